@@ -1,0 +1,96 @@
+# rtlab — build the four real-time endpoints, the WebSocket helper and tools.
+#
+#   make            build everything (warnings are errors)
+#   make demo       private web server on http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)
+#   make test       every test: unit (Check), integration (Apache, lighttpd), browser
+#   make install    copy binaries, pages and config into a course server
+#   make bench      the load benchmark      make lab   the config lab
+#
+# Shared code lives in lib/ and is built once into lib/librtlab.a; every
+# program links it.  `make asan` builds the same tree with AddressSanitizer and
+# UBSan into build-asan/ (the tests run against both builds).
+
+CC      ?= cc
+PKGS    := fcgi sqlite3 libcrypto
+OPT     ?= -O2 -g
+CFLAGS  := $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -Ilib \
+           $(shell pkg-config --cflags $(PKGS))
+LDLIBS  := $(shell pkg-config --libs $(PKGS))
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
+
+PORT    ?= 8080
+SERVER  ?= apache
+MODE    ?= fcgid
+
+LIB_SRCS   := $(wildcard lib/*.c)
+LIB        := lib/librtlab.a
+ENDPOINTS  := $(patsubst %.c,%.fcgi,$(wildcard cgi-bin/*.c))
+HELPER     := ws/rtlab-wsd
+TOOLS      := $(patsubst %.c,%,$(wildcard tools/*.c))
+UNIT_TESTS := $(patsubst %.c,%,$(wildcard tests/unit/check_*.c))
+
+all: $(ENDPOINTS) $(HELPER) $(TOOLS)
+
+$(LIB): $(LIB_SRCS:.c=.o)
+	$(AR) rcs $@ $^
+
+# One short rule per kind of program: an endpoint, the helper, a tool, a test.
+cgi-bin/%.fcgi: cgi-bin/%.o $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(HELPER): $(patsubst %.c,%.o,$(wildcard ws/*.c)) $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+tools/%: tools/%.o $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lm
+
+tests/unit/%.o: tests/unit/%.c
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
+
+tests/unit/check_%: tests/unit/check_%.o $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
+
+unit: $(UNIT_TESTS)
+
+# The sanitizer build: the same sources copied to build-asan/ and built there
+# with AddressSanitizer + UBSan, so the two builds never share an object file.
+ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+asan:
+	mkdir -p build-asan
+	cp -r Makefile lib cgi-bin ws tools sql tests build-asan/
+	$(MAKE) -C build-asan clean
+	$(MAKE) -C build-asan OPT='$(ASAN_FLAGS)' LDFLAGS='$(ASAN_FLAGS)' all unit
+
+deps:
+	tools/deps.sh
+
+demo: deps all
+	PORT=$(PORT) SERVER=$(SERVER) MODE=$(MODE) tools/serve.sh demo
+
+test: deps
+	tools/run-tests.sh
+
+bench: deps all
+	tools/bench.sh
+
+lab: deps all
+	tools/lab.sh
+
+# Course-server install: nothing is started; paths are overridable.
+CGI_BIN ?= /usr/lib/cgi-bin/rtlab
+HTDOCS  ?= /var/www/html/rtlab
+CONF_DIR ?= /etc/apache2/conf-available
+DB      ?= /var/lib/rtlab/rtlab.db
+install: all
+	CGI_BIN=$(CGI_BIN) HTDOCS=$(HTDOCS) CONF_DIR=$(CONF_DIR) DB=$(DB) tools/install.sh
+
+clean:
+	rm -rf lib/*.o lib/*.d $(LIB) cgi-bin/*.o cgi-bin/*.d cgi-bin/*.fcgi \
+	       ws/*.o ws/*.d $(HELPER) tools/*.o tools/*.d $(TOOLS) \
+	       tests/unit/*.o tests/unit/*.d $(UNIT_TESTS) build-asan
+
+.PHONY: all unit asan deps demo test bench lab install clean
+.SECONDARY:
+
+-include $(wildcard lib/*.d cgi-bin/*.d ws/*.d tools/*.d tests/unit/*.d)
