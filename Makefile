@@ -26,7 +26,7 @@ MODE    ?= fcgid
 LIB_SRCS   := $(wildcard lib/*.c)
 LIB        := lib/librtlab.a
 ENDPOINTS  := $(patsubst %.c,%.fcgi,$(wildcard cgi-bin/*.c))
-HELPER     := ws/rtlab-wsd
+HELPER     := $(if $(wildcard ws/*.c),ws/rtlab-wsd)
 TOOLS      := $(patsubst %.c,%,$(wildcard tools/*.c))
 UNIT_TESTS := $(patsubst %.c,%,$(wildcard tests/unit/check_*.c))
 
