@@ -1,0 +1,497 @@
+/*
+ * store.c — the SQLite message store and its change wait (see store.h).
+ *
+ * Three ideas, each tied to a SQLite document:
+ *  - WAL mode with synchronous=NORMAL: a commit is an append to the -wal file,
+ *    durable across a process crash (not a power cut until the next
+ *    checkpoint), and readers never block it.  https://www.sqlite.org/wal.html
+ *  - a busy timeout plus BEGIN IMMEDIATE for writes: concurrent writers queue
+ *    for the write lock inside SQLite instead of seeing SQLITE_BUSY.
+ *    https://www.sqlite.org/c3ref/busy_timeout.html
+ *  - PRAGMA data_version changes when *another* connection has committed:
+ *    the cheap confirmation of a wake.  https://www.sqlite.org/pragma.html#pragma_data_version
+ *
+ * Every statement is prepared once per connection and reset after use, so no
+ * read transaction stays open while a process waits (an open reader would
+ * hold back checkpoints and let the WAL grow).
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#define BUSY_TIMEOUT_MS     5000   /* longest a writer queues for the lock */
+#define FALLBACK_CHECK_MS   250    /* no inotify: how often to look */
+#define PRUNE_EVERY         64     /* apply retention every N inserts */
+#define DEFAULT_KEEP        10000  /* messages kept per channel */
+
+/*
+ * A commit appends to the WAL with write() and only then publishes itself in
+ * the shared-memory index, which inotify cannot see.  A wake that arrives in
+ * between finds data_version unchanged, so we look again a few times, a
+ * little later each time, before deciding the event was not a commit.
+ */
+static const int recheck_ms[] = { 1, 2, 5, 10, 25, 50 };
+#define RECHECKS ((int)(sizeof recheck_ms / sizeof recheck_ms[0]))
+
+enum {
+	Q_INSERT, Q_AFTER_CH, Q_AFTER_ALL, Q_LAST_CH, Q_LAST_ID, Q_VERSION,
+	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_PRUNE_KEEP, Q_PRUNE_AGE, Q_COUNT
+};
+
+static const char *const sql_text[Q_COUNT] = {
+	[Q_INSERT] =
+		"INSERT INTO messages (channel, user, text, ts, via)"
+		" VALUES (?1, ?2, ?3, ?5, ?4)"
+		" RETURNING id, channel, json_object('id', id, 'channel', channel,"
+		" 'user', user, 'text', text, 'ts', ts, 'via', via)",
+	[Q_AFTER_CH] =
+		"SELECT id, channel, json_object('id', id, 'channel', channel,"
+		" 'user', user, 'text', text, 'ts', ts, 'via', via)"
+		" FROM messages WHERE channel = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+	[Q_AFTER_ALL] =
+		"SELECT id, channel, json_object('id', id, 'channel', channel,"
+		" 'user', user, 'text', text, 'ts', ts, 'via', via)"
+		" FROM messages WHERE id > ?2 ORDER BY id LIMIT ?3",
+	[Q_LAST_CH] =
+		"SELECT * FROM (SELECT id, channel, json_object('id', id,"
+		" 'channel', channel, 'user', user, 'text', text, 'ts', ts, 'via', via)"
+		" FROM messages WHERE channel = ?1 ORDER BY id DESC LIMIT ?3)"
+		" ORDER BY 1",
+	[Q_LAST_ID] =
+		"SELECT coalesce((SELECT seq FROM sqlite_sequence"
+		" WHERE name = 'messages'), 0)",
+	[Q_VERSION]  = "PRAGMA data_version",
+	[Q_BEGIN]    = "BEGIN IMMEDIATE",
+	[Q_COMMIT]   = "COMMIT",
+	[Q_ROLLBACK] = "ROLLBACK",
+	[Q_PRUNE_KEEP] =
+		"DELETE FROM messages WHERE channel = ?1 AND id <= (SELECT id FROM"
+		" messages WHERE channel = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+	[Q_PRUNE_AGE] =
+		"DELETE FROM messages WHERE ts < ?1",
+};
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *q[Q_COUNT];
+	char *path;
+	char *wal_name;       /* basename of the -wal file, for inotify events */
+	char *db_name;        /* basename of the database file */
+	int inotify_fd;       /* -1 without inotify */
+	int64_t version;      /* last PRAGMA data_version seen */
+	int recheck;          /* index into recheck_ms, -1 when not rechecking */
+	unsigned inserts;     /* since open, for PRUNE_EVERY */
+	long long keep;       /* RT_KEEP: messages per channel, 0 = unlimited */
+	long long max_age_ms; /* RT_MAX_AGE in ms, 0 = unlimited */
+};
+
+static long long env_number(const char *name, long long dflt)
+{
+	const char *s = getenv(name);
+	char *end;
+	long long v;
+
+	if (s == NULL || *s == '\0')
+		return dflt;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < 0)
+		return dflt;
+	return v;
+}
+
+static int read_version(struct store *st, int64_t *v)
+{
+	sqlite3_stmt *q = st->q[Q_VERSION];
+	int rc = sqlite3_step(q);
+
+	if (rc == SQLITE_ROW)
+		*v = sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* Watch the database's directory: the -wal file comes and goes with the
+ * first and last connection, so a watch on the file itself would be lost. */
+static void watch_open(struct store *st)
+{
+	char *dir_copy = strdup(st->path);
+
+	st->inotify_fd = -1;
+	if (dir_copy == NULL)
+		return;
+	st->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (st->inotify_fd >= 0 &&
+	    inotify_add_watch(st->inotify_fd, dirname(dir_copy),
+	                      IN_MODIFY | IN_CREATE | IN_MOVED_TO) < 0) {
+		close(st->inotify_fd);
+		st->inotify_fd = -1;
+	}
+	free(dir_copy);
+}
+
+struct store *store_open(const char *path, const char **errstr)
+{
+	struct store *st;
+	char *base_copy = NULL;
+	const char *err = "out of memory";
+
+	if (path == NULL)
+		path = getenv("RT_DB");
+	if (path == NULL || *path == '\0')
+		path = STORE_DEFAULT_PATH;
+	if ((st = calloc(1, sizeof *st)) == NULL)
+		goto fail;
+	st->inotify_fd = -1;
+	st->recheck = -1;
+	st->keep = env_number("RT_KEEP", DEFAULT_KEEP);
+	st->max_age_ms = env_number("RT_MAX_AGE", 0) * 1000;
+	if ((st->path = strdup(path)) == NULL || (base_copy = strdup(path)) == NULL)
+		goto fail;
+	st->db_name = strdup(basename(base_copy));
+	if (st->db_name == NULL ||
+	    asprintf(&st->wal_name, "%s-wal", st->db_name) < 0) {
+		st->wal_name = NULL;
+		goto fail;
+	}
+
+	err = "the message store cannot be opened";
+	/* No SQLITE_OPEN_CREATE: a missing database is an installation error
+	 * (run sql/schema.sql), not something to paper over with an empty file. */
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
+	                    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
+	if (sqlite3_exec(st->db, "PRAGMA journal_mode = WAL;"
+	                 "PRAGMA synchronous = NORMAL;", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	err = "the message store has no schema (run sql/schema.sql)";
+	for (int i = 0; i < Q_COUNT; i++)
+		if (sqlite3_prepare_v3(st->db, sql_text[i], -1,
+		                       SQLITE_PREPARE_PERSISTENT, &st->q[i], NULL) != SQLITE_OK)
+			goto fail;
+	err = "the message store cannot be read";
+	if (read_version(st, &st->version) < 0)
+		goto fail;
+	watch_open(st);
+	free(base_copy);
+	return st;
+fail:
+	free(base_copy);
+	store_close(st);
+	if (errstr != NULL)
+		*errstr = err;
+	return NULL;
+}
+
+void store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	for (int i = 0; i < Q_COUNT; i++)
+		sqlite3_finalize(st->q[i]);
+	sqlite3_close(st->db);
+	if (st->inotify_fd >= 0)
+		close(st->inotify_fd);
+	free(st->path);
+	free(st->db_name);
+	free(st->wal_name);
+	free(st);
+}
+
+const char *store_path(const struct store *st)
+{
+	return st->path;
+}
+
+/* Copies the current row (id, channel, json) of q into m. */
+static int row_to_msg(sqlite3_stmt *q, struct store_msg *m)
+{
+	const char *channel = (const char *)sqlite3_column_text(q, 1);
+	const char *json = (const char *)sqlite3_column_text(q, 2);
+	int len = sqlite3_column_bytes(q, 2);
+
+	memset(m, 0, sizeof *m);
+	if (channel == NULL || json == NULL)
+		return -1;
+	m->id = sqlite3_column_int64(q, 0);
+	snprintf(m->channel, sizeof m->channel, "%s", channel);
+	if ((m->json = malloc((size_t)len + 1)) == NULL)
+		return -1;
+	memcpy(m->json, json, (size_t)len + 1);
+	m->json_len = (size_t)len;
+	return 0;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void exec_quiet(struct store *st, int which)
+{
+	sqlite3_step(st->q[which]);
+	sqlite3_reset(st->q[which]);
+}
+
+/* Retention, in its own transaction after the insert has committed.  WAL
+ * readers keep reading their snapshot while it runs. */
+static void prune(struct store *st, const char *channel)
+{
+	sqlite3_stmt *q;
+
+	if (st->keep == 0 && st->max_age_ms == 0)
+		return;
+	if (sqlite3_step(st->q[Q_BEGIN]) != SQLITE_DONE) {
+		sqlite3_reset(st->q[Q_BEGIN]);
+		return;
+	}
+	sqlite3_reset(st->q[Q_BEGIN]);
+	if (st->keep > 0) {
+		q = st->q[Q_PRUNE_KEEP];
+		sqlite3_bind_text(q, 1, channel, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, st->keep);
+		sqlite3_step(q);
+		sqlite3_reset(q);
+		sqlite3_clear_bindings(q);
+	}
+	if (st->max_age_ms > 0) {
+		q = st->q[Q_PRUNE_AGE];
+		sqlite3_bind_int64(q, 1, wall_ms() - st->max_age_ms);
+		sqlite3_step(q);
+		sqlite3_reset(q);
+	}
+	exec_quiet(st, Q_COMMIT);
+}
+
+int store_insert(struct store *st, const char *channel, const char *user,
+                 const char *text, const char *via, struct store_msg *out)
+{
+	sqlite3_stmt *q = st->q[Q_INSERT];
+	int rc, ret = -1;
+
+	memset(out, 0, sizeof *out);
+	/* BEGIN IMMEDIATE takes the write lock up front, where the busy timeout
+	 * applies; a deferred transaction could fail with SQLITE_BUSY later. */
+	rc = sqlite3_step(st->q[Q_BEGIN]);
+	sqlite3_reset(st->q[Q_BEGIN]);
+	if (rc != SQLITE_DONE)
+		return -1;
+	sqlite3_bind_text(q, 1, channel, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, text, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, via, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 5, wall_ms());
+	if (sqlite3_step(q) == SQLITE_ROW && row_to_msg(q, out) == 0 &&
+	    sqlite3_step(q) == SQLITE_DONE)
+		ret = 0;
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	if (ret == 0) {
+		rc = sqlite3_step(st->q[Q_COMMIT]);
+		sqlite3_reset(st->q[Q_COMMIT]);
+		if (rc != SQLITE_DONE)
+			ret = -1;
+	}
+	if (ret != 0) {
+		exec_quiet(st, Q_ROLLBACK);
+		store_msg_clear(out);
+		return -1;
+	}
+	if (++st->inserts % PRUNE_EVERY == 0)
+		prune(st, channel);
+	return 0;
+}
+
+/* Runs a bound SELECT of (id, channel, json) rows into out. */
+static int read_rows(struct store *st, sqlite3_stmt *q, struct store_msgs *out)
+{
+	size_t cap = 0;
+	int rc;
+
+	out->v = NULL;
+	out->n = 0;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (out->n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct store_msg *nv = realloc(out->v, ncap * sizeof *nv);
+			if (nv == NULL)
+				break;
+			out->v = nv;
+			cap = ncap;
+		}
+		if (row_to_msg(q, &out->v[out->n]) < 0)
+			break;
+		out->n++;
+	}
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	(void)st;
+	if (rc != SQLITE_DONE) {
+		store_msgs_free(out);
+		return -1;
+	}
+	return 0;
+}
+
+static int clamp_limit(int limit)
+{
+	if (limit < 0)
+		return 0;
+	return limit > STORE_READ_MAX ? STORE_READ_MAX : limit;
+}
+
+int store_read_after(struct store *st, const char *channel, int64_t since,
+                     int limit, struct store_msgs *out)
+{
+	sqlite3_stmt *q = st->q[channel != NULL ? Q_AFTER_CH : Q_AFTER_ALL];
+
+	if (channel != NULL)
+		sqlite3_bind_text(q, 1, channel, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, since);
+	sqlite3_bind_int(q, 3, clamp_limit(limit));
+	return read_rows(st, q, out);
+}
+
+int store_read_last(struct store *st, const char *channel, int limit,
+                    struct store_msgs *out)
+{
+	sqlite3_stmt *q = st->q[Q_LAST_CH];
+
+	sqlite3_bind_text(q, 1, channel, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 3, clamp_limit(limit));
+	return read_rows(st, q, out);
+}
+
+int store_last_id(struct store *st, int64_t *id)
+{
+	sqlite3_stmt *q = st->q[Q_LAST_ID];
+	int rc = sqlite3_step(q);
+
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+void store_msg_clear(struct store_msg *m)
+{
+	if (m == NULL)
+		return;
+	free(m->json);
+	memset(m, 0, sizeof *m);
+}
+
+void store_msgs_free(struct store_msgs *ms)
+{
+	if (ms == NULL)
+		return;
+	for (size_t i = 0; i < ms->n; i++)
+		free(ms->v[i].json);
+	free(ms->v);
+	ms->v = NULL;
+	ms->n = 0;
+}
+
+/* ---- the change wait ---------------------------------------------------- */
+
+/* Reads every queued inotify event; returns 1 if one concerns our database
+ * (its -wal file or the file itself), else 0. */
+static int drain_events(struct store *st)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	int ours = 0;
+	ssize_t n;
+
+	while ((n = read(st->inotify_fd, buf, sizeof buf)) > 0) {
+		for (char *p = buf; p < buf + n; ) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+			if (ev->len > 0 && (strcmp(ev->name, st->wal_name) == 0 ||
+			                    strcmp(ev->name, st->db_name) == 0))
+				ours = 1;
+			p += sizeof *ev + ev->len;
+		}
+	}
+	return ours;
+}
+
+int store_wait_fd(const struct store *st)
+{
+	return st->inotify_fd;
+}
+
+int store_wait_next_ms(const struct store *st)
+{
+	if (st->recheck >= 0)
+		return recheck_ms[st->recheck];
+	return st->inotify_fd < 0 ? FALLBACK_CHECK_MS : -1;
+}
+
+int store_wait_check(struct store *st)
+{
+	int64_t v;
+	int event = 0;
+
+	if (st->inotify_fd >= 0)
+		event = drain_events(st);
+	if (read_version(st, &v) < 0)
+		return 0;
+	if (v != st->version) {
+		st->version = v;
+		st->recheck = -1;
+		return 1;
+	}
+	if (event)
+		st->recheck = 0;          /* a WAL write not yet visible: look again soon */
+	else if (st->recheck >= 0 && ++st->recheck >= RECHECKS)
+		st->recheck = -1;         /* it was not a commit (e.g. a checkpoint) */
+	return 0;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int store_wait(struct store *st, int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = st->inotify_fd, .events = POLLIN };
+		int left = -1, next = store_wait_next_ms(st);
+
+		if (deadline >= 0) {
+			int64_t d = deadline - now_ms();
+			left = d > 0 ? (int)(d > INT_MAX ? INT_MAX : d) : 0;
+		}
+		if (next >= 0 && (left < 0 || next < left))
+			left = next;
+		if (poll(&pfd, st->inotify_fd >= 0 ? 1 : 0, left) < 0) {
+			if (errno == EINTR)
+				return 0;
+			return -1;
+		}
+		if (store_wait_check(st))
+			return 1;
+		if (deadline >= 0 && now_ms() >= deadline)
+			return 0;
+	}
+}
