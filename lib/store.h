@@ -17,7 +17,8 @@
  * and wakes when *another* connection commits.  On Linux the fd is an inotify
  * watch on the database directory (the WAL file is appended on every commit);
  * each wake is confirmed with PRAGMA data_version.  Where inotify is missing
- * the wait falls back to a bounded timed check.  A connection's own commits do
+ * (or with RT_NO_INOTIFY=1, for network filesystems) the wait falls back to
+ * a bounded timed check.  A connection's own commits do
  * not wake it: after store_insert() the caller already has the message.
  */
 #ifndef RTLAB_STORE_H

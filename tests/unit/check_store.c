@@ -1,0 +1,482 @@
+/*
+ * check_store.c — unit tests for lib/store.c on real SQLite files.
+ *
+ * Each test gets its own temporary directory and database created from
+ * sql/schema.sql (run from the repository root).  The change-wait tests write
+ * from a *forked child* with its own connection, as a send.fcgi process would.
+ */
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+static char dir[64];
+static char path[128];
+
+static char *slurp(const char *file)
+{
+	FILE *f = fopen(file, "r");
+	char *buf;
+	long n;
+
+	ck_assert_msg(f != NULL, "cannot open %s (run from the repo root)", file);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = calloc(1, (size_t)n + 1);
+	ck_assert(fread(buf, 1, (size_t)n, f) == (size_t)n);
+	fclose(f);
+	return buf;
+}
+
+static void make_db(void)
+{
+	sqlite3 *db;
+	char *schema = slurp("sql/schema.sql");
+
+	snprintf(dir, sizeof dir, "/tmp/check_store.XXXXXX");
+	ck_assert(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof path, "%s/rt.db", dir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, schema, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	free(schema);
+}
+
+static void remove_db(void)
+{
+	char cmd[160];
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static struct store *open_ok(void)
+{
+	const char *err = NULL;
+	struct store *st = store_open(path, &err);
+
+	ck_assert_msg(st != NULL, "store_open: %s", err ? err : "?");
+	return st;
+}
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+START_TEST(insert_returns_the_stored_message)
+{
+	struct store *st = open_ok();
+	struct store_msg m;
+
+	ck_assert_int_eq(store_insert(st, "lobby", "alice", "hi \"there\"\n</script>",
+	                              "http", &m), 0);
+	ck_assert_int_eq(m.id, 1);
+	ck_assert_str_eq(m.channel, "lobby");
+	/* Built by json_object: quotes, newline and the slash escaped by SQLite. */
+	ck_assert_ptr_nonnull(strstr(m.json, "\"id\":1,\"channel\":\"lobby\","
+	                             "\"user\":\"alice\",\"text\":\"hi \\\"there\\\"\\n</script>\""));
+	ck_assert_ptr_nonnull(strstr(m.json, "\"via\":\"http\"}"));
+	ck_assert_uint_eq(m.json_len, strlen(m.json));
+	store_msg_clear(&m);
+	store_msg_clear(NULL);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(ts_is_now_in_milliseconds)
+{
+	struct store *st = open_ok();
+	struct store_msg m;
+	long long ts;
+	time_t before = time(NULL);
+
+	ck_assert_int_eq(store_insert(st, "c", "u", "t", "ws", &m), 0);
+	ck_assert(sscanf(strstr(m.json, "\"ts\":"), "\"ts\":%lld", &ts) == 1);
+	ck_assert(ts / 1000 >= before - 1 && ts / 1000 <= time(NULL) + 1);
+	store_msg_clear(&m);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(read_after_is_per_channel_in_id_order_and_bounded)
+{
+	struct store *st = open_ok();
+	struct store_msg m;
+	struct store_msgs ms;
+	char text[16];
+
+	for (int i = 0; i < 30; i++) {
+		snprintf(text, sizeof text, "m%d", i);
+		ck_assert_int_eq(store_insert(st, i % 3 ? "a" : "b", "u", text, "http", &m), 0);
+		store_msg_clear(&m);
+	}
+	ck_assert_int_eq(store_read_after(st, "a", 0, 100, &ms), 0);
+	ck_assert_uint_eq(ms.n, 20);
+	for (size_t i = 1; i < ms.n; i++)
+		ck_assert(ms.v[i].id > ms.v[i - 1].id);
+	for (size_t i = 0; i < ms.n; i++)
+		ck_assert_str_eq(ms.v[i].channel, "a");
+	store_msgs_free(&ms);
+
+	ck_assert_int_eq(store_read_after(st, "a", 20, 100, &ms), 0);
+	ck_assert_uint_eq(ms.n, 7);           /* ids 21..30 not divisible by 3 */
+	ck_assert_int_eq(ms.v[0].id, 21);
+	store_msgs_free(&ms);
+
+	ck_assert_int_eq(store_read_after(st, "a", 0, 5, &ms), 0);
+	ck_assert_uint_eq(ms.n, 5);
+	ck_assert_int_eq(ms.v[0].id, 2);
+	store_msgs_free(&ms);
+
+	ck_assert_int_eq(store_read_after(st, NULL, 25, 100, &ms), 0);  /* every channel */
+	ck_assert_uint_eq(ms.n, 5);
+	ck_assert_str_eq(ms.v[0].channel, "a");   /* id 26: 25 % 3 != 0 */
+	store_msgs_free(&ms);
+
+	ck_assert_int_eq(store_read_after(st, "nobody", 0, 100, &ms), 0);
+	ck_assert_uint_eq(ms.n, 0);
+	store_msgs_free(&ms);
+	store_msgs_free(NULL);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(read_limit_is_clamped)
+{
+	struct store *st = open_ok();
+	struct store_msg m;
+	struct store_msgs ms;
+
+	for (int i = 0; i < STORE_READ_MAX + 20; i++) {
+		ck_assert_int_eq(store_insert(st, "c", "u", "x", "http", &m), 0);
+		store_msg_clear(&m);
+	}
+	ck_assert_int_eq(store_read_after(st, "c", 0, 100000, &ms), 0);
+	ck_assert_uint_eq(ms.n, STORE_READ_MAX);
+	store_msgs_free(&ms);
+	ck_assert_int_eq(store_read_after(st, "c", 0, -3, &ms), 0);
+	ck_assert_uint_eq(ms.n, 0);
+	store_msgs_free(&ms);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(read_last_returns_newest_oldest_first)
+{
+	struct store *st = open_ok();
+	struct store_msg m;
+	struct store_msgs ms;
+
+	for (int i = 0; i < 10; i++) {
+		ck_assert_int_eq(store_insert(st, "c", "u", "x", "http", &m), 0);
+		store_msg_clear(&m);
+	}
+	ck_assert_int_eq(store_read_last(st, "c", 3, &ms), 0);
+	ck_assert_uint_eq(ms.n, 3);
+	ck_assert_int_eq(ms.v[0].id, 8);
+	ck_assert_int_eq(ms.v[2].id, 10);
+	store_msgs_free(&ms);
+	ck_assert_int_eq(store_read_last(st, "c", 0, &ms), 0);
+	ck_assert_uint_eq(ms.n, 0);
+	store_msgs_free(&ms);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(last_id_never_goes_back)
+{
+	struct store *st;
+	struct store_msg m;
+	struct store_msgs ms;
+	int64_t last = -1;
+
+	setenv("RT_KEEP", "5", 1);
+	st = open_ok();
+	unsetenv("RT_KEEP");
+	ck_assert_int_eq(store_last_id(st, &last), 0);
+	ck_assert_int_eq(last, 0);
+	for (int i = 0; i < 200; i++) {
+		ck_assert_int_eq(store_insert(st, "c", "u", "x", "http", &m), 0);
+		store_msg_clear(&m);
+	}
+	ck_assert_int_eq(store_last_id(st, &last), 0);
+	ck_assert_int_eq(last, 200);
+	/* Retention ran (every 64 inserts): at most 5 + 63 rows are left. */
+	ck_assert_int_eq(store_read_after(st, "c", 0, 500, &ms), 0);
+	ck_assert(ms.n <= 5 + 63 && ms.n >= 5);
+	ck_assert_int_eq(ms.v[ms.n - 1].id, 200);
+	store_msgs_free(&ms);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(retention_by_age)
+{
+	struct store *st;
+	struct store_msg m;
+	struct store_msgs ms;
+	sqlite3 *db;
+
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "INSERT INTO messages (channel, user, text, ts, via)"
+	                              " VALUES ('c', 'u', 'old', 1000, 'http')", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	setenv("RT_MAX_AGE", "60", 1);
+	st = open_ok();
+	unsetenv("RT_MAX_AGE");
+	for (int i = 0; i < 64; i++) {
+		ck_assert_int_eq(store_insert(st, "d", "u", "new", "http", &m), 0);
+		store_msg_clear(&m);
+	}
+	ck_assert_int_eq(store_read_after(st, "c", 0, 10, &ms), 0);
+	ck_assert_uint_eq(ms.n, 0);
+	store_msgs_free(&ms);
+	ck_assert_int_eq(store_read_after(st, "d", 0, 500, &ms), 0);
+	ck_assert_uint_eq(ms.n, 64);
+	store_msgs_free(&ms);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(open_missing_or_schemaless_fails_with_a_reason)
+{
+	const char *err = NULL;
+	char other[160];
+	FILE *f;
+
+	ck_assert_ptr_null(store_open("/nonexistent/dir/rt.db", &err));
+	ck_assert_ptr_nonnull(err);
+	ck_assert_ptr_nonnull(strstr(err, "cannot be opened"));
+
+	snprintf(other, sizeof other, "%s/empty.db", dir);
+	f = fopen(other, "w");
+	fclose(f);
+	err = NULL;
+	ck_assert_ptr_null(store_open(other, &err));
+	ck_assert_ptr_nonnull(strstr(err, "schema"));
+	store_close(NULL);
+}
+END_TEST
+
+START_TEST(open_uses_rt_db)
+{
+	struct store *st;
+
+	setenv("RT_DB", path, 1);
+	st = store_open(NULL, NULL);
+	unsetenv("RT_DB");
+	ck_assert_ptr_nonnull(st);
+	ck_assert_str_eq(store_path(st), path);
+	store_close(st);
+}
+END_TEST
+
+/* A child process inserts after delay_ms, with its own connection. */
+static pid_t insert_later(int delay_ms, const char *channel)
+{
+	pid_t pid = fork();
+
+	ck_assert(pid >= 0);
+	if (pid == 0) {
+		struct store *st;
+		struct store_msg m;
+		usleep((useconds_t)delay_ms * 1000);
+		st = store_open(path, NULL);
+		if (st == NULL || store_insert(st, channel, "child", "hello", "http", &m) < 0)
+			_exit(1);
+		store_msg_clear(&m);
+		store_close(st);
+		_exit(0);
+	}
+	return pid;
+}
+
+static void reap(pid_t pid)
+{
+	int status;
+
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+START_TEST(wait_wakes_on_another_process_write)
+{
+	struct store *st = open_ok();
+	struct store_msgs ms;
+	pid_t pid;
+	int64_t t0;
+
+	ck_assert_int_ge(store_wait_fd(st), 0);
+	pid = insert_later(100, "lobby");
+	t0 = now_us();
+	/* Generous bound: the wake must come from the write, long before 20 s. */
+	ck_assert_int_eq(store_wait(st, 20000), 1);
+	ck_assert(now_us() - t0 < 15 * 1000000);
+	ck_assert_int_eq(store_read_after(st, "lobby", 0, 10, &ms), 0);
+	ck_assert_uint_eq(ms.n, 1);
+	store_msgs_free(&ms);
+	reap(pid);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(wait_times_out_without_writes)
+{
+	struct store *st = open_ok();
+	int64_t t0 = now_us();
+
+	ck_assert_int_eq(store_wait(st, 200), 0);
+	ck_assert(now_us() - t0 >= 190 * 1000);
+	ck_assert_int_eq(store_wait(st, 0), 0);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(own_writes_do_not_wake)
+{
+	struct store *st = open_ok();
+	struct store_msg m;
+
+	ck_assert_int_eq(store_insert(st, "c", "u", "x", "http", &m), 0);
+	store_msg_clear(&m);
+	ck_assert_int_eq(store_wait(st, 150), 0);
+	store_close(st);
+}
+END_TEST
+
+/* The event-loop form: poll on the fd, then store_wait_check(). */
+START_TEST(wait_fd_in_a_poll_set)
+{
+	struct store *st = open_ok();
+	pid_t pid = insert_later(50, "x");
+	int changed = 0;
+	int64_t t0 = now_us();
+
+	while (!changed && now_us() - t0 < 15 * 1000000) {
+		fd_set rd;
+		struct timeval tv;
+		int next = store_wait_next_ms(st);
+
+		FD_ZERO(&rd);
+		FD_SET(store_wait_fd(st), &rd);
+		tv.tv_sec = next < 0 ? 1 : 0;
+		tv.tv_usec = next < 0 ? 0 : next * 1000;
+		ck_assert_int_ge(select(store_wait_fd(st) + 1, &rd, NULL, NULL, &tv), 0);
+		changed = store_wait_check(st);
+	}
+	ck_assert_int_eq(changed, 1);
+	ck_assert_int_eq(store_wait_next_ms(st), -1);
+	reap(pid);
+	store_close(st);
+}
+END_TEST
+
+/* Without inotify (fd -1) the wait still wakes, by its bounded timed check. */
+START_TEST(wait_fallback_without_inotify)
+{
+	struct store *st;
+	pid_t pid;
+
+	setenv("RT_NO_INOTIFY", "1", 1);
+	st = open_ok();
+	unsetenv("RT_NO_INOTIFY");
+	ck_assert_int_eq(store_wait_fd(st), -1);
+	ck_assert_int_gt(store_wait_next_ms(st), 0);
+	pid = insert_later(50, "lobby");
+	ck_assert_int_eq(store_wait(st, 20000), 1);
+	reap(pid);
+	store_close(st);
+}
+END_TEST
+
+/* Many writers at once: the busy timeout queues them; nobody sees BUSY. */
+START_TEST(concurrent_writers_never_fail)
+{
+	enum { WRITERS = 8, EACH = 50 };
+	pid_t pids[WRITERS];
+	struct store *st;
+	struct store_msgs ms;
+	int64_t last;
+
+	for (int w = 0; w < WRITERS; w++) {
+		pids[w] = fork();
+		ck_assert(pids[w] >= 0);
+		if (pids[w] == 0) {
+			struct store *cst = store_open(path, NULL);
+			struct store_msg m;
+			if (cst == NULL)
+				_exit(1);
+			for (int i = 0; i < EACH; i++) {
+				if (store_insert(cst, "busy", "w", "x", "http", &m) < 0)
+					_exit(2);
+				store_msg_clear(&m);
+			}
+			store_close(cst);
+			_exit(0);
+		}
+	}
+	for (int w = 0; w < WRITERS; w++)
+		reap(pids[w]);
+	st = open_ok();
+	ck_assert_int_eq(store_last_id(st, &last), 0);
+	ck_assert_int_eq(last, WRITERS * EACH);
+	ck_assert_int_eq(store_read_after(st, "busy", 0, 500, &ms), 0);
+	ck_assert_uint_eq(ms.n, WRITERS * EACH);
+	for (size_t i = 0; i < ms.n; i++)
+		ck_assert_int_eq(ms.v[i].id, (int64_t)i + 1);
+	store_msgs_free(&ms);
+	store_close(st);
+}
+END_TEST
+
+static Suite *store_suite(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("store");
+
+	tcase_add_checked_fixture(tc, make_db, remove_db);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, insert_returns_the_stored_message);
+	tcase_add_test(tc, ts_is_now_in_milliseconds);
+	tcase_add_test(tc, read_after_is_per_channel_in_id_order_and_bounded);
+	tcase_add_test(tc, read_limit_is_clamped);
+	tcase_add_test(tc, read_last_returns_newest_oldest_first);
+	tcase_add_test(tc, last_id_never_goes_back);
+	tcase_add_test(tc, retention_by_age);
+	tcase_add_test(tc, open_missing_or_schemaless_fails_with_a_reason);
+	tcase_add_test(tc, open_uses_rt_db);
+	tcase_add_test(tc, wait_wakes_on_another_process_write);
+	tcase_add_test(tc, wait_times_out_without_writes);
+	tcase_add_test(tc, own_writes_do_not_wake);
+	tcase_add_test(tc, wait_fd_in_a_poll_set);
+	tcase_add_test(tc, wait_fallback_without_inotify);
+	tcase_add_test(tc, concurrent_writers_never_fail);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(store_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
