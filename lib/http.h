@@ -15,10 +15,15 @@
 #define RTLAB_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <fcgiapp.h>
+
+#include "store.h"
 
 #define HTTP_BODY_MAX  (16 * 1024)  /* SPEC: 413 above this */
 #define HTTP_PARAM_MAX 8192         /* longest decoded query/form value we accept */
+#define HTTP_DRAIN_MAX (1024 * 1024) /* body bytes read and dropped before a 413 */
+#define HTTP_ETAG_MAX  48           /* room for http_etag_make()'s tag + NUL */
 
 /* ---- pure functions ---------------------------------------------------- */
 
@@ -49,12 +54,76 @@ int http_parse_int(const char *s, long long min, long long max, long long *out);
 int http_origin_allowed(const char *origin, const char *host,
                         const char *allowed);
 
+/*
+ * 1 if the media type of a Content-Type value (before any ";" parameter,
+ * spaces trimmed) equals type, compared case-insensitively (RFC 9110
+ * §8.3.1), else 0.  content_type NULL gives 0.  A charset parameter, if
+ * present, must be utf-8: rtlab stores UTF-8 only.
+ */
+int http_content_type_is(const char *content_type, const char *type);
+
+/*
+ * ETags for poll's conditional GET (RFC 9110 §8.8.3, §13.1.2).
+ * http_etag_make() writes a strong tag, "<id>-<16 hex digits>" with its quotes
+ * (NUL-terminated), into buf of HTTP_ETAG_MAX bytes: id is the
+ * answer's last_id (for a reader's eye), the hex digits an FNV-1a 64 hash of
+ * the whole body, so the tag changes whenever the body does.
+ * http_etag_match() applies If-None-Match's weak comparison: 1 if the header
+ * is "*" or lists etag (with or without W/), else 0 (NULL header: 0).
+ */
+void http_etag_make(char *buf, int64_t id, const char *body, size_t len);
+int http_etag_match(const char *if_none_match, const char *etag);
+
+/*
+ * The read cursor of the query string, shared by poll, long-poll, SSE and the
+ * WebSocket handshake: channel (default "lobby", msg_check_channel), since
+ * (0..2^63-1; absent: has_since = 0), limit (1–500, default 100) and history
+ * (0–500, default 20).  Each endpoint uses the fields it documents and
+ * ignores the rest.  Returns NULL, or a static sentence for a 400 answer.
+ */
+#define HTTP_LIMIT_DEFAULT   100
+#define HTTP_HISTORY_DEFAULT 20
+
+struct http_cursor {
+	char    channel[STORE_CHANNEL_MAX + 1];
+	int     has_since;
+	int64_t since;
+	int     limit;
+	int     history;
+};
+
+const char *http_cursor_parse(const char *qs, struct http_cursor *c);
+
+/*
+ * The poll answer, shared by poll and long-poll (SPEC "Cursors"):
+ *  - since above the store's newest id: no messages, reset = 1, last_id =
+ *    the newest id (the store was recreated; start again from there);
+ *  - since given: the first `limit` messages of the channel with id > since;
+ *  - no since: the channel's last `limit` messages;
+ *  - last_id: the last message's id, or, with no messages, the store's newest
+ *    id read *before* the messages, so it is always safe as the next since.
+ * http_poll_read() returns 0, or -1 if the store failed (answer 503).
+ * http_poll_json() builds {"messages":[...],"last_id":N[,"reset":true]}
+ * from the messages' ready-made JSON (malloc'd, caller frees; NULL when out
+ * of memory).  Free the answer with http_poll_free() (accepts NULL).
+ */
+struct http_poll {
+	struct store_msgs msgs;
+	int64_t last_id;
+	int reset;
+};
+
+int http_poll_read(struct store *st, const struct http_cursor *c,
+                   struct http_poll *p);
+char *http_poll_json(const struct http_poll *p, size_t *len);
+void http_poll_free(struct http_poll *p);
+
 /* ---- one FastCGI request ----------------------------------------------- */
 
 struct http_req {
 	FCGX_Stream *in, *out, *err;
 	FCGX_ParamArray env;
-	const char *method;        /* REQUEST_METHOD, never NULL */
+	const char *method;        /* REQUEST_METHOD, never NULL ("GET" if absent) */
 	const char *query;         /* QUERY_STRING, never NULL ("" if absent) */
 	const char *content_type;  /* CONTENT_TYPE or NULL */
 	const char *origin;        /* HTTP_ORIGIN or NULL */
@@ -67,16 +136,21 @@ void http_req_init(struct http_req *r, FCGX_Stream *in, FCGX_Stream *out,
 const char *http_req_param(const struct http_req *r, const char *name);
 
 /*
- * Reads the body (CONTENT_LENGTH bytes, at most max) into buf and
- * NUL-terminates it.  Returns 0, or the HTTP status to answer: 413 if
- * CONTENT_LENGTH is above max, 400 if it is malformed or the body is short.
+ * Reads the body (CONTENT_LENGTH bytes, at most max) into buf, which holds
+ * max + 1 bytes, and NUL-terminates it.  Without CONTENT_LENGTH it reads to
+ * the end of the input.  Returns 0, or the HTTP status to answer: 413 if the
+ * body is above max (up to HTTP_DRAIN_MAX of it is read and dropped first,
+ * so the server is not left writing into a connection nobody reads), 400 if
+ * CONTENT_LENGTH is malformed or the body is shorter than it says.
  */
 int http_read_body(struct http_req *r, char *buf, size_t max, size_t *len);
 
 /*
  * Writes a complete answer: "Status:", Content-Type application/json;
- * charset=utf-8, Cache-Control (cache, e.g. "no-store"), any extra header
- * lines (each ending "\r\n", or NULL), a blank line, then body (already JSON).
+ * charset=utf-8, Content-Length, Cache-Control (cache, e.g. "no-store"), any
+ * extra header lines (each ending "\r\n", or NULL), a blank line, then body
+ * (already JSON).  A HEAD request gets the same headers and no body; status
+ * 304 (or body NULL) gets no Content-Type, Content-Length or body.
  */
 void http_send_json(struct http_req *r, int status, const char *cache,
                     const char *extra_headers, const char *body, size_t len);
@@ -90,5 +164,9 @@ void http_send_json(struct http_req *r, int status, const char *cache,
  */
 void http_send_error(struct http_req *r, int status, const char *code,
                      const char *detail, const char *extra_headers);
+
+/* One line to stderr (the server's error log):
+ *   "rtlab <script>: <method> <status> <detail>"  */
+void http_log(struct http_req *r, int status, const char *detail);
 
 #endif

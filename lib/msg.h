@@ -7,6 +7,13 @@
  *
  * Each check returns NULL when the value is acceptable, otherwise a static
  * sentence that becomes the "detail" of a 400 answer (or a WebSocket error).
+ * The store takes C strings, so user and text must not contain a NUL byte
+ * either (a JSON "\u0000" or a form "%00"): that is refused like invalid UTF-8.
+ *
+ * The second half reads the members of a JSON message body — send.fcgi's
+ * application/json body, the WebSocket helper's client frames — with SQLite's
+ * JSON1 functions (json_valid, json_type, json_extract), so rtlab never
+ * hand-writes a JSON parser.
  */
 #ifndef RTLAB_MSG_H
 #define RTLAB_MSG_H
@@ -19,5 +26,48 @@
 const char *msg_check_channel(const char *s, size_t len);
 const char *msg_check_user(const char *s, size_t len);
 const char *msg_check_text(const char *s, size_t len);
+
+/* ---- reading a JSON body ------------------------------------------------ */
+
+/*
+ * The string members a message body may carry.  A member that is absent or
+ * JSON null has s == NULL; otherwise s points to its decoded UTF-8 text
+ * (NUL-terminated, len bytes).  Borrowed: valid until the next
+ * msg_json_parse() or msg_json_close() on the same reader.
+ */
+struct msg_field {
+	const char *s;
+	size_t len;
+};
+
+struct msg_fields {
+	struct msg_field type;     /* the WebSocket frame's "type" */
+	struct msg_field channel;
+	struct msg_field user;
+	struct msg_field text;
+};
+
+struct msg_json;
+
+/*
+ * A reader owns a private in-memory SQLite connection (":memory:", no file)
+ * and one prepared statement; open it once per process.  Returns NULL and
+ * sets *errstr on failure.  Free with msg_json_close() (accepts NULL).
+ */
+struct msg_json *msg_json_open(const char **errstr);
+void msg_json_close(struct msg_json *mj);
+
+/*
+ * Reads body (len bytes, need not be NUL-terminated) as a JSON object and
+ * fills *f.  Returns NULL, or a static sentence for a 400 answer (WebSocket:
+ * close 1008): the body is not valid UTF-8, holds a NUL byte or a "\u0000"
+ * escape, is over 1 MiB, is not RFC 8259 JSON, is not an object, or one
+ * of the members above is present with a type other than string (or
+ * null).  Unknown members are ignored; of duplicate members the first
+ * counts.  The values are not checked against the message rules: call
+ * msg_check_*().
+ */
+const char *msg_json_parse(struct msg_json *mj, const char *body, size_t len,
+                           struct msg_fields *f);
 
 #endif

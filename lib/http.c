@@ -1,0 +1,505 @@
+/*
+ * http.c — the HTTP side shared by the endpoints (see http.h).
+ *
+ * The pure half decodes what CGI/FastCGI hands us (RFC 3875 meta-variables:
+ * QUERY_STRING, CONTENT_LENGTH, CONTENT_TYPE, HTTP_*), the request half writes
+ * CGI responses: a "Status:" header line, other headers, a blank line, the
+ * body (RFC 3875 §6).  The web server turns that into a real HTTP response.
+ */
+#include "http.h"
+
+#include <errno.h>   /* program_invocation_short_name (GNU) */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "msg.h"
+
+/* ---- pure functions ---------------------------------------------------- */
+
+static int hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes the form value p[0..n) (WHATWG URL "application/x-www-form-
+ * urlencoded parser": "+" is a space, "%XX" a byte) into buf. */
+static int form_decode(const char *p, size_t n, char *buf, size_t buflen,
+                       size_t *len)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)p[i];
+		if (c == '+') {
+			c = ' ';
+		} else if (c == '%') {
+			int hi, lo;
+			if (i + 2 >= n || (hi = hex_value(p[i + 1])) < 0 ||
+			    (lo = hex_value(p[i + 2])) < 0)
+				return -1;
+			c = hi * 16 + lo;
+			i += 2;
+		}
+		if (out + 1 >= buflen)
+			return -1;
+		buf[out++] = (char)c;
+	}
+	buf[out] = '\0';
+	if (len != NULL)
+		*len = out;
+	return 1;
+}
+
+int http_form_get(const char *qs, const char *name, char *buf, size_t buflen,
+                  size_t *len)
+{
+	size_t name_len = strlen(name);
+
+	if (buflen == 0)
+		return -1;
+	while (qs != NULL && *qs != '\0') {
+		const char *end = strchr(qs, '&');
+		size_t pair_len = end != NULL ? (size_t)(end - qs) : strlen(qs);
+		const char *eq = memchr(qs, '=', pair_len);
+		size_t key_len = eq != NULL ? (size_t)(eq - qs) : pair_len;
+
+		/* Names are matched as written: rtlab's names are plain letters,
+		 * which no client has a reason to percent-encode. */
+		if (key_len == name_len && memcmp(qs, name, name_len) == 0) {
+			const char *val = eq != NULL ? eq + 1 : qs + pair_len;
+			return form_decode(val, (size_t)(qs + pair_len - val), buf,
+			                   buflen, len);
+		}
+		qs = end != NULL ? end + 1 : NULL;
+	}
+	return 0;
+}
+
+int http_parse_int(const char *s, long long min, long long max, long long *out)
+{
+	long long v = 0;
+	int neg = 0;
+
+	if (s == NULL)
+		return -1;
+	if (*s == '-' && min < 0) {
+		neg = 1;
+		s++;
+	}
+	if (*s == '\0')
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		if (v > (LLONG_MAX - (*s - '0')) / 10)
+			return -1;                   /* would overflow */
+		v = v * 10 + (*s - '0');
+	}
+	if (neg)
+		v = -v;
+	if (v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Length of p without a default port suffix (":80" for http, ":443" for
+ * https), so "http://h" and Host "h:80" are the same origin (RFC 6454 §4). */
+static size_t without_default_port(const char *p, size_t n, int https)
+{
+	const char *port = https ? ":443" : ":80";
+	size_t pl = strlen(port);
+
+	if (n > pl && memcmp(p + n - pl, port, pl) == 0)
+		return n - pl;
+	return n;
+}
+
+int http_origin_allowed(const char *origin, const char *host,
+                        const char *allowed)
+{
+	size_t origin_len;
+
+	if (origin == NULL)
+		return 1;                            /* curl, same-origin GET, ... */
+	origin_len = strlen(origin);
+	if (allowed != NULL && *allowed != '\0') {
+		const char *p = allowed;
+		while (*p != '\0') {
+			size_t n;
+			p += strspn(p, " \t");
+			n = strcspn(p, " \t");
+			if (n > 0 && n == origin_len && strncasecmp(p, origin, n) == 0)
+				return 1;
+			p += n;
+		}
+		return 0;
+	}
+	if (host == NULL || *host == '\0')
+		return 0;
+
+	/* Default: the serialized origin "scheme://host[:port]" (RFC 6454 §6.2)
+	 * must name the host the request was sent to. */
+	int https;
+	const char *hp;
+	if (strncasecmp(origin, "http://", 7) == 0) {
+		https = 0;
+		hp = origin + 7;
+	} else if (strncasecmp(origin, "https://", 8) == 0) {
+		https = 1;
+		hp = origin + 8;
+	} else {
+		return 0;                            /* "null", file:, ... */
+	}
+	size_t hp_len = strlen(hp);
+	if (hp_len == 0 || memchr(hp, '/', hp_len) != NULL)
+		return 0;
+	hp_len = without_default_port(hp, hp_len, https);
+	size_t host_len = without_default_port(host, strlen(host), https);
+	return hp_len == host_len && strncasecmp(hp, host, hp_len) == 0;
+}
+
+int http_content_type_is(const char *content_type, const char *type)
+{
+	const char *p = content_type, *end;
+	size_t type_len = strlen(type);
+
+	if (p == NULL)
+		return 0;
+	p += strspn(p, " \t");
+	end = p + strcspn(p, ";");
+	while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	if ((size_t)(end - p) != type_len || strncasecmp(p, type, type_len) != 0)
+		return 0;
+	/* Parameters: only charset matters, and it must be UTF-8. */
+	for (p = strchr(p, ';'); p != NULL; p = strchr(p + 1, ';')) {
+		const char *param = p + 1 + strspn(p + 1, " \t");
+		if (strncasecmp(param, "charset=", 8) == 0) {
+			const char *cs = param + 8;
+			size_t n = strcspn(cs, "; \t");
+			if (n >= 2 && cs[0] == '"' && cs[n - 1] == '"') {
+				cs++;
+				n -= 2;
+			}
+			if (!(n == 5 && strncasecmp(cs, "utf-8", 5) == 0))
+				return 0;
+		}
+	}
+	return 1;
+}
+
+/* FNV-1a, 64 bit (http://www.isthe.com/chongo/tech/comp/fnv/): a short,
+ * well-known hash, good enough to tell two answers apart. */
+static uint64_t fnv1a64(const char *p, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+void http_etag_make(char *buf, int64_t id, const char *body, size_t len)
+{
+	snprintf(buf, HTTP_ETAG_MAX, "\"%lld-%016llx\"", (long long)id,
+	         (unsigned long long)fnv1a64(body, len));
+}
+
+int http_etag_match(const char *if_none_match, const char *etag)
+{
+	const char *p = if_none_match;
+	size_t etag_len = strlen(etag);
+
+	if (p == NULL)
+		return 0;
+	/* If-None-Match = "*" / #entity-tag; entity-tag = [ "W/" ] DQUOTE
+	 * etagc* DQUOTE.  A malformed member ends the scan: no match. */
+	for (;;) {
+		p += strspn(p, " \t,");
+		if (*p == '\0')
+			return 0;
+		if (*p == '*')
+			return 1;
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		if (*p != '"')
+			return 0;
+		const char *close = strchr(p + 1, '"');
+		if (close == NULL)
+			return 0;
+		if ((size_t)(close + 1 - p) == etag_len &&
+		    memcmp(p, etag, etag_len) == 0)
+			return 1;
+		p = close + 1;
+	}
+}
+
+/* One numeric query parameter: absent keeps *out, else it must be in range. */
+static const char *cursor_number(const char *qs, const char *name, long long min,
+                                 long long max, long long *out, int *present,
+                                 const char *bad)
+{
+	char buf[32];
+	int rc = http_form_get(qs, name, buf, sizeof buf, NULL);
+
+	if (present != NULL)
+		*present = rc == 1;
+	if (rc == 0)
+		return NULL;
+	if (rc < 0 || http_parse_int(buf, min, max, out) < 0)
+		return bad;
+	return NULL;
+}
+
+const char *http_cursor_parse(const char *qs, struct http_cursor *c)
+{
+	char buf[256];
+	size_t len;
+	long long since = 0, limit = HTTP_LIMIT_DEFAULT, history = HTTP_HISTORY_DEFAULT;
+	const char *err;
+	int rc;
+
+	memset(c, 0, sizeof *c);
+	rc = http_form_get(qs, "channel", buf, sizeof buf, &len);
+	if (rc < 0)
+		return "channel is malformed or too long";
+	if (rc == 0) {
+		strcpy(buf, MSG_DEFAULT_CHANNEL);
+		len = strlen(buf);
+	}
+	if ((err = msg_check_channel(buf, len)) != NULL)
+		return err;
+	memcpy(c->channel, buf, len + 1);
+
+	if ((err = cursor_number(qs, "since", 0, INT64_MAX, &since, &c->has_since,
+	                         "since must be a message id (0 or more)")) ||
+	    (err = cursor_number(qs, "limit", 1, STORE_READ_MAX, &limit, NULL,
+	                         "limit must be a number from 1 to 500")) ||
+	    (err = cursor_number(qs, "history", 0, STORE_READ_MAX, &history, NULL,
+	                         "history must be a number from 0 to 500")))
+		return err;
+	c->since = since;
+	c->limit = (int)limit;
+	c->history = (int)history;
+	return NULL;
+}
+
+/* ---- the poll answer ---------------------------------------------------- */
+
+int http_poll_read(struct store *st, const struct http_cursor *c,
+                   struct http_poll *p)
+{
+	int64_t newest;
+	int rc;
+
+	memset(p, 0, sizeof *p);
+	/* The newest id first: any message committed after this read has a
+	 * larger id, so answering it with an empty list never skips one. */
+	if (store_last_id(st, &newest) < 0)
+		return -1;
+	if (c->has_since && c->since > newest) {
+		p->reset = 1;
+		p->last_id = newest;
+		return 0;
+	}
+	if (c->has_since)
+		rc = store_read_after(st, c->channel, c->since, c->limit, &p->msgs);
+	else
+		rc = store_read_last(st, c->channel, c->limit, &p->msgs);
+	if (rc < 0)
+		return -1;
+	p->last_id = p->msgs.n > 0 ? p->msgs.v[p->msgs.n - 1].id : newest;
+	return 0;
+}
+
+char *http_poll_json(const struct http_poll *p, size_t *len)
+{
+	static const char head[] = "{\"messages\":[";
+	size_t cap = sizeof head + 64, n = 0;
+	char *out;
+
+	for (size_t i = 0; i < p->msgs.n; i++)
+		cap += p->msgs.v[i].json_len + 1;
+	if ((out = malloc(cap)) == NULL)
+		return NULL;
+	memcpy(out, head, sizeof head - 1);
+	n = sizeof head - 1;
+	/* Each message is already JSON from SQLite's json_object(): the list
+	 * is only joined, nothing is escaped here. */
+	for (size_t i = 0; i < p->msgs.n; i++) {
+		if (i > 0)
+			out[n++] = ',';
+		memcpy(out + n, p->msgs.v[i].json, p->msgs.v[i].json_len);
+		n += p->msgs.v[i].json_len;
+	}
+	n += (size_t)snprintf(out + n, cap - n, "],\"last_id\":%lld%s}",
+	                      (long long)p->last_id, p->reset ? ",\"reset\":true" : "");
+	*len = n;
+	return out;
+}
+
+void http_poll_free(struct http_poll *p)
+{
+	if (p == NULL)
+		return;
+	store_msgs_free(&p->msgs);
+}
+
+/* ---- one FastCGI request ----------------------------------------------- */
+
+void http_req_init(struct http_req *r, FCGX_Stream *in, FCGX_Stream *out,
+                   FCGX_Stream *err, FCGX_ParamArray env)
+{
+	r->in = in;
+	r->out = out;
+	r->err = err;
+	r->env = env;
+	r->method = http_req_param(r, "REQUEST_METHOD");
+	if (r->method == NULL || *r->method == '\0')
+		r->method = "GET";            /* run from a shell without it */
+	r->query = http_req_param(r, "QUERY_STRING");
+	if (r->query == NULL)
+		r->query = "";
+	r->content_type = http_req_param(r, "CONTENT_TYPE");
+	r->origin = http_req_param(r, "HTTP_ORIGIN");
+	r->host = http_req_param(r, "HTTP_HOST");
+}
+
+const char *http_req_param(const struct http_req *r, const char *name)
+{
+	return FCGX_GetParam(name, r->env);
+}
+
+/* Reads up to want bytes; returns how many arrived before the end. */
+static size_t read_full(struct http_req *r, char *buf, size_t want)
+{
+	size_t got = 0;
+
+	while (got < want) {
+		size_t chunk = want - got > INT_MAX ? INT_MAX : want - got;
+		int n = FCGX_GetStr(buf + got, (int)chunk, r->in);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	return got;
+}
+
+/* Reads and drops up to HTTP_DRAIN_MAX more bytes of the body. */
+static void drain_body(struct http_req *r)
+{
+	char sink[4096];
+	size_t dropped = 0;
+	int n;
+
+	while (dropped < HTTP_DRAIN_MAX &&
+	       (n = FCGX_GetStr(sink, sizeof sink, r->in)) > 0)
+		dropped += (size_t)n;
+}
+
+int http_read_body(struct http_req *r, char *buf, size_t max, size_t *len)
+{
+	const char *cl = http_req_param(r, "CONTENT_LENGTH");
+	long long want;
+
+	*len = 0;
+	buf[0] = '\0';
+	if (cl == NULL || *cl == '\0') {
+		/* No length (a chunked request the server streams to us): read to
+		 * the end, one byte past max to tell "exactly max" from "more". */
+		size_t got = read_full(r, buf, max + 1);
+		if (got > max) {
+			drain_body(r);
+			buf[0] = '\0';
+			return 413;
+		}
+		buf[got] = '\0';
+		*len = got;
+		return 0;
+	}
+	if (http_parse_int(cl, 0, LLONG_MAX, &want) < 0)
+		return 400;
+	if ((unsigned long long)want > max) {
+		drain_body(r);
+		return 413;
+	}
+	*len = read_full(r, buf, (size_t)want);
+	buf[*len] = '\0';
+	return *len == (size_t)want ? 0 : 400;
+}
+
+static const char *status_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Content Too Large";       /* RFC 9110 §15.5.14 */
+	case 415: return "Unsupported Media Type";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default:  return "Unknown";
+	}
+}
+
+void http_send_json(struct http_req *r, int status, const char *cache,
+                    const char *extra_headers, const char *body, size_t len)
+{
+	int with_body = body != NULL && status != 304;
+
+	FCGX_FPrintF(r->out, "Status: %d %s\r\n", status, status_reason(status));
+	if (with_body)
+		FCGX_FPrintF(r->out, "Content-Type: application/json; charset=utf-8\r\n"
+		             "Content-Length: %zu\r\n", len);
+	FCGX_FPrintF(r->out, "Cache-Control: %s\r\n", cache);
+	if (extra_headers != NULL)
+		FCGX_PutS(extra_headers, r->out);
+	FCGX_PutS("\r\n", r->out);
+	/* HEAD: the same headers, no body (RFC 9110 §9.3.2). */
+	if (with_body && strcmp(r->method, "HEAD") != 0)
+		FCGX_PutStr(body, (int)len, r->out);
+}
+
+void http_log(struct http_req *r, int status, const char *detail)
+{
+	const char *script = http_req_param(r, "SCRIPT_NAME");
+
+	if (script == NULL || *script == '\0')
+		script = program_invocation_short_name;
+	else if (strrchr(script, '/') != NULL)
+		script = strrchr(script, '/') + 1;
+	FCGX_FPrintF(r->err, "rtlab %s: %s %d %s\n", script, r->method, status,
+	             detail);
+	FCGX_FFlush(r->err);
+}
+
+void http_send_error(struct http_req *r, int status, const char *code,
+                     const char *detail, const char *extra_headers)
+{
+	char body[512];
+	int n;
+
+	n = snprintf(body, sizeof body, "{\"error\":\"%s\",\"detail\":\"%s\"}",
+	             code, detail);
+	if (n < 0 || (size_t)n >= sizeof body)
+		n = snprintf(body, sizeof body, "{\"error\":\"%s\"}", code);
+	http_send_json(r, status, "no-store", extra_headers, body, (size_t)n);
+	http_log(r, status, detail);
+}

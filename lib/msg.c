@@ -1,0 +1,203 @@
+/*
+ * msg.c — the message rules of SPEC.md and the JSON body reader (msg.h).
+ *
+ * The checks run in the same order everywhere: length first (so no later
+ * step ever walks an unbounded string), then the byte rules.  Lengths are
+ * the SPEC's: a channel and a text are counted in bytes, a user name in
+ * characters (Unicode code points), as the schema's CHECK constraints do.
+ */
+#include "msg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+#include "utf8.h"
+
+/* A user name of 32 characters is at most 32 * 4 bytes of UTF-8. */
+#define USER_BYTES_MAX (STORE_USER_MAX * 4)
+/* Longest JSON body the reader takes: well above send's 16 KiB and the
+ * helper's 64 KiB frames, far below what SQLite's int lengths allow. */
+#define JSON_BODY_MAX  (1024 * 1024)
+
+const char *msg_check_channel(const char *s, size_t len)
+{
+	if (len == 0)
+		return "channel is empty";
+	if (len > STORE_CHANNEL_MAX)
+		return "channel is longer than 64 characters";
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '-'))
+			return "channel may only hold A-Z a-z 0-9 _ -";
+	}
+	return NULL;
+}
+
+/* Valid UTF-8 with no NUL byte (the store takes C strings). */
+static const char *check_utf8_text(const char *s, size_t len, const char *bad)
+{
+	if (memchr(s, '\0', len) != NULL || !utf8_valid(s, len))
+		return bad;
+	return NULL;
+}
+
+const char *msg_check_user(const char *s, size_t len)
+{
+	if (len == 0)
+		return "user is empty";
+	if (len > USER_BYTES_MAX)
+		return "user is longer than 32 characters";
+	if (check_utf8_text(s, len, "") != NULL)
+		return "user is not valid UTF-8 (or holds a NUL character)";
+	if (utf8_count(s, len) > STORE_USER_MAX)
+		return "user is longer than 32 characters";
+	return NULL;
+}
+
+const char *msg_check_text(const char *s, size_t len)
+{
+	if (len == 0)
+		return "text is empty";
+	if (len > STORE_TEXT_MAX)
+		return "text is longer than 4096 bytes";
+	return check_utf8_text(s, len,
+	                       "text is not valid UTF-8 (or holds a NUL character)");
+}
+
+/* ---- reading a JSON body ------------------------------------------------ */
+
+/*
+ * Two statements, because SQLite's json_type()/json_extract() raise an error
+ * on malformed input: the first asks whether the body is RFC 8259 JSON and
+ * what its top-level type is (CASE evaluates json_type only for valid
+ * JSON); the second, run only on an object, reads the four members in one
+ * row, so all their pointers stay valid together until the next reset.
+ * https://www.sqlite.org/json1.html
+ */
+static const char sql_kind[] =
+	"SELECT CASE WHEN json_valid(?1) THEN json_type(?1) END";
+static const char sql_members[] =
+	"SELECT json_type(?1, '$.type'),    json_extract(?1, '$.type'),"
+	"       json_type(?1, '$.channel'), json_extract(?1, '$.channel'),"
+	"       json_type(?1, '$.user'),    json_extract(?1, '$.user'),"
+	"       json_type(?1, '$.text'),    json_extract(?1, '$.text')";
+
+struct msg_json {
+	sqlite3 *db;
+	sqlite3_stmt *kind, *members;
+};
+
+struct msg_json *msg_json_open(const char **errstr)
+{
+	struct msg_json *mj = calloc(1, sizeof *mj);
+
+	if (mj == NULL)
+		goto fail;
+	if (sqlite3_open_v2(":memory:", &mj->db, SQLITE_OPEN_READWRITE |
+	                    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(mj->db, sql_kind, -1, SQLITE_PREPARE_PERSISTENT,
+	                       &mj->kind, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(mj->db, sql_members, -1, SQLITE_PREPARE_PERSISTENT,
+	                       &mj->members, NULL) != SQLITE_OK)
+		goto fail;
+	return mj;
+fail:
+	msg_json_close(mj);
+	if (errstr != NULL)
+		*errstr = "the JSON reader cannot be opened";
+	return NULL;
+}
+
+void msg_json_close(struct msg_json *mj)
+{
+	if (mj == NULL)
+		return;
+	sqlite3_finalize(mj->kind);
+	sqlite3_finalize(mj->members);
+	sqlite3_close(mj->db);
+	free(mj);
+}
+
+/*
+ * SQLite (3.40) ends an extracted string at a "\u0000" escape, which would
+ * silently shorten the text, so such a body is refused before extraction.
+ * Only called on valid JSON, where every backslash starts an escape inside
+ * a string: skipping the escaped character keeps "\\u0000" (a backslash,
+ * then "u0000") from counting.
+ */
+static int has_nul_escape(const char *p, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (p[i] != '\\')
+			continue;
+		if (p[i + 1] == 'u' && len - i >= 6 && memcmp(p + i + 2, "0000", 4) == 0)
+			return 1;
+		i++;
+	}
+	return 0;
+}
+
+/* Column pair (type, value) of the members row into one field. */
+static const char *read_member(sqlite3_stmt *q, int col, struct msg_field *f,
+                               const char *not_string)
+{
+	const char *type = (const char *)sqlite3_column_text(q, col);
+
+	f->s = NULL;
+	f->len = 0;
+	if (type == NULL || strcmp(type, "null") == 0)
+		return NULL;               /* absent, or null: the default applies */
+	if (strcmp(type, "text") != 0)
+		return not_string;
+	f->s = (const char *)sqlite3_column_text(q, col + 1);
+	if (f->s == NULL)
+		return "out of memory";
+	f->len = (size_t)sqlite3_column_bytes(q, col + 1);
+	return NULL;
+}
+
+const char *msg_json_parse(struct msg_json *mj, const char *body, size_t len,
+                           struct msg_fields *f)
+{
+	const char *err = NULL, *kind;
+
+	memset(f, 0, sizeof *f);
+	sqlite3_reset(mj->members);        /* ends the previous call's borrow */
+	sqlite3_clear_bindings(mj->members);
+	if (len > JSON_BODY_MAX)
+		return "body is too large";
+	/* RFC 8259 §8.1: JSON text is UTF-8.  A raw NUL would also end the text
+	 * early for SQLite's JSON functions. */
+	if (memchr(body, '\0', len) != NULL || !utf8_valid(body, len))
+		return "body is not valid UTF-8 (or holds a NUL byte)";
+
+	sqlite3_bind_text(mj->kind, 1, body, (int)len, SQLITE_STATIC);
+	if (sqlite3_step(mj->kind) != SQLITE_ROW)
+		err = "body cannot be read as JSON";
+	else if ((kind = (const char *)sqlite3_column_text(mj->kind, 0)) == NULL)
+		err = "body is not valid JSON";
+	else if (strcmp(kind, "object") != 0)
+		err = "body is not a JSON object";
+	else if (has_nul_escape(body, len))
+		err = "body holds a NUL character (U+0000)";
+	sqlite3_reset(mj->kind);
+	sqlite3_clear_bindings(mj->kind);
+	if (err != NULL)
+		return err;
+
+	/* SQLITE_TRANSIENT (SQLite copies body): the members' pointers then
+	 * stay valid until the next call even if the caller reuses body. */
+	sqlite3_bind_text(mj->members, 1, body, (int)len, SQLITE_TRANSIENT);
+	if (sqlite3_step(mj->members) != SQLITE_ROW)
+		return "body cannot be read as JSON";
+	if ((err = read_member(mj->members, 0, &f->type, "type is not a string")) ||
+	    (err = read_member(mj->members, 2, &f->channel, "channel is not a string")) ||
+	    (err = read_member(mj->members, 4, &f->user, "user is not a string")) ||
+	    (err = read_member(mj->members, 6, &f->text, "text is not a string")))
+		memset(f, 0, sizeof *f);
+	return err;
+}
