@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "msg.h"
 
@@ -359,6 +360,99 @@ void http_poll_free(struct http_poll *p)
 
 /* ---- one FastCGI request ----------------------------------------------- */
 
+/*
+ * CGI streams.  FCGX_Stream is a public struct whose buffer is refilled and
+ * emptied through two function pointers (fcgiapp.h: "we wouldn't need our
+ * own if platform vendors provided a standard way to subclass theirs");
+ * these two do it with read(2)/write(2) on a file descriptor, so the
+ * endpoints write through FCGX_PutStr() whether they run as FastCGI or CGI.
+ */
+struct cgi_stream {
+	FCGX_Stream s;
+	int fd;
+	unsigned char buf[8192];
+};
+
+static void cgi_fill(FCGX_Stream *s)
+{
+	struct cgi_stream *c = s->data;
+	ssize_t n;
+
+	do
+		n = read(c->fd, c->buf, sizeof c->buf);
+	while (n < 0 && errno == EINTR);
+	s->rdNext = s->stopUnget = c->buf;
+	s->stop = c->buf + (n > 0 ? n : 0);
+	if (n <= 0) {                   /* end of input, or an error */
+		s->isClosed = 1;
+		s->FCGI_errno = n < 0 ? errno : 0;
+	}
+}
+
+static void cgi_empty(FCGX_Stream *s, int do_close)
+{
+	struct cgi_stream *c = s->data;
+	const unsigned char *p = c->buf;
+
+	(void)do_close;                 /* the fd stays open for exit() */
+	while (p < s->wrNext) {
+		ssize_t n = write(c->fd, p, (size_t)(s->wrNext - p));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {           /* the client went away (EPIPE) */
+			s->isClosed = 1;
+			s->FCGI_errno = errno;
+			break;
+		}
+		p += n;
+	}
+	s->wrNext = c->buf;
+	s->stop = c->buf + sizeof c->buf;
+}
+
+static FCGX_Stream *cgi_stream_init(struct cgi_stream *c, int fd, int reader)
+{
+	memset(&c->s, 0, sizeof c->s);
+	c->fd = fd;
+	c->s.isReader = reader;
+	c->s.fillBuffProc = cgi_fill;
+	c->s.emptyBuffProc = cgi_empty;
+	c->s.data = c;
+	c->s.stopUnget = c->s.rdNext = c->s.wrNext = c->buf;
+	/* A reader starts empty (the first read fills it), a writer with the
+	 * whole buffer free. */
+	c->s.stop = reader ? c->buf : c->buf + sizeof c->buf;
+	return &c->s;
+}
+
+int http_accept(struct http_req *r)
+{
+	static struct cgi_stream cgi_in, cgi_out, cgi_err;
+	static int cgi_served;
+	FCGX_Stream *in, *out, *err;
+	FCGX_ParamArray env;
+
+	/* FCGX_IsCGI(): stdin is not a listening socket (getpeername fails
+	 * with something other than ENOTCONN).  It also runs FCGX_Init(),
+	 * which ignores SIGPIPE, so a vanished client is a write error. */
+	if (!FCGX_IsCGI()) {
+		if (FCGX_Accept(&in, &out, &err, &env) < 0)
+			return -1;
+		http_req_init(r, in, out, err, env);
+		return 0;
+	}
+	if (cgi_served) {
+		FCGX_FClose(&cgi_out.s);
+		FCGX_FClose(&cgi_err.s);
+		return -1;
+	}
+	cgi_served = 1;
+	http_req_init(r, cgi_stream_init(&cgi_in, STDIN_FILENO, 1),
+	              cgi_stream_init(&cgi_out, STDOUT_FILENO, 0),
+	              cgi_stream_init(&cgi_err, STDERR_FILENO, 0), environ);
+	return 0;
+}
+
 void http_req_init(struct http_req *r, FCGX_Stream *in, FCGX_Stream *out,
                    FCGX_Stream *err, FCGX_ParamArray env)
 {
@@ -466,8 +560,9 @@ void http_send_json(struct http_req *r, int status, const char *cache,
 
 	FCGX_FPrintF(r->out, "Status: %d %s\r\n", status, status_reason(status));
 	if (with_body)
+		/* libfcgi's own printf knows no %zu. */
 		FCGX_FPrintF(r->out, "Content-Type: application/json; charset=utf-8\r\n"
-		             "Content-Length: %zu\r\n", len);
+		             "Content-Length: %lu\r\n", (unsigned long)len);
 	FCGX_FPrintF(r->out, "Cache-Control: %s\r\n", cache);
 	if (extra_headers != NULL)
 		FCGX_PutS(extra_headers, r->out);
@@ -502,4 +597,24 @@ void http_send_error(struct http_req *r, int status, const char *code,
 		n = snprintf(body, sizeof body, "{\"error\":\"%s\"}", code);
 	http_send_json(r, status, "no-store", extra_headers, body, (size_t)n);
 	http_log(r, status, detail);
+}
+
+int http_store_check(struct http_req *r, struct store **st)
+{
+	const char *err = "the message store cannot be opened";
+
+	if (*st == NULL)
+		*st = store_open(NULL, &err);
+	if (*st != NULL)
+		return 0;
+	http_send_error(r, 503, "store_unavailable", err, HTTP_RETRY_AFTER);
+	return -1;
+}
+
+void http_store_fail(struct http_req *r, struct store **st)
+{
+	http_send_error(r, 503, "store_unavailable", "the message store failed",
+	                HTTP_RETRY_AFTER);
+	store_close(*st);
+	*st = NULL;
 }

@@ -130,6 +130,19 @@ struct http_req {
 	const char *host;          /* HTTP_HOST or NULL */
 };
 
+/*
+ * The accept loop's one call: waits for the next request and fills *r.
+ *  - FastCGI (stdin is the listening socket mod_fcgid or spawn-fcgi handed
+ *    us): FCGX_Accept(), which also finishes the previous request.
+ *  - plain CGI (mod_cgi) or a shell (stdin is a pipe, a file or a tty):
+ *    libfcgi's FCGX_Accept() refuses to run there, and only its stdio
+ *    layer (fcgi_stdio.h) knows CGI, so the first call wraps stdin, stdout,
+ *    stderr and environ in FCGX streams itself; the second flushes them and
+ *    returns -1.  The same loop thus serves one request and exits.
+ * Returns 0 for a request, -1 when there are no more.
+ */
+int http_accept(struct http_req *r);
+
 void http_req_init(struct http_req *r, FCGX_Stream *in, FCGX_Stream *out,
                    FCGX_Stream *err, FCGX_ParamArray env);
 /* FCGX_GetParam for this request; NULL if absent. */
@@ -164,6 +177,18 @@ void http_send_json(struct http_req *r, int status, const char *cache,
  */
 void http_send_error(struct http_req *r, int status, const char *code,
                      const char *detail, const char *extra_headers);
+
+/*
+ * The store of an endpoint process, opened once before the accept loop
+ * (store_open(NULL, NULL) reads $RT_DB; it may fail, e.g. the database is
+ * not created yet).  http_store_check(): if *st is NULL, opens it again; if
+ * that fails too, answers 503 with Retry-After and returns -1, else 0.
+ * http_store_fail(): answers 503 with Retry-After for a store call that
+ * failed, and closes *st so the next request opens it afresh.
+ */
+#define HTTP_RETRY_AFTER "Retry-After: 2\r\n"
+int http_store_check(struct http_req *r, struct store **st);
+void http_store_fail(struct http_req *r, struct store **st);
 
 /* One line to stderr (the server's error log):
  *   "rtlab <script>: <method> <status> <detail>"  */
