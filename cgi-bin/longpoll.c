@@ -1,0 +1,154 @@
+/*
+ * longpoll.c — long polling: the server holds the request until there is
+ * something to say.
+ *
+ *   GET /cgi-bin/longpoll.fcgi?channel=lobby&since=41&timeout=25
+ *
+ *   200 {"messages":[{"id":42,"channel":"lobby","user":"alice","text":"hi",
+ *        "ts":1795830491671,"via":"http"}],"last_id":42}
+ *
+ * The one idea: a poll that is not answered until a message with id > since
+ * exists on the channel, or until `timeout` seconds have passed (0–55;
+ * default $RT_LONGPOLL_TIMEOUT, else 25): then 200 with an empty list and
+ * the store's newest id as last_id.  The client sends its next request with
+ * since=last_id as soon as it has an answer, so a message reaches it the
+ * moment it is stored — without the client asking every second.
+ *
+ * Waiting costs nothing: the process sleeps in store_wait() (poll() on an
+ * inotify watch of the database's WAL, see lib/store.h) and wakes when any
+ * other process commits.  A commit on *another* channel wakes us too; we read
+ * again, find nothing for our channel, and wait for the time that is left.
+ *
+ * Without since, or with a since above the store's newest id (the database
+ * was recreated), it answers at once, like poll.
+ *
+ * A client that gives up while we hold its request: FastCGI gives us no
+ * reliable sign of that (the web server does not read from the client while
+ * it waits for our answer), so the request is held until a message or the
+ * timeout; the answer's write then fails or is discarded by the server, and
+ * the process takes the next request.  The timeout is what bounds it, which
+ * is one reason it is at most 55 s (the other: proxies and browsers give up
+ * on silent requests after about 60 s).
+ *
+ * From a shell (http_accept() serves one CGI request when stdin is not a
+ * FastCGI socket):
+ *   sqlite3 /tmp/x.db < sql/schema.sql
+ *   RT_DB=/tmp/x.db REQUEST_METHOD=GET QUERY_STRING='since=0&timeout=20' \
+ *       ./cgi-bin/longpoll.fcgi
+ * and, within 20 s, publish from a second shell (send.fcgi, or sqlite3):
+ *   sqlite3 /tmp/x.db "INSERT INTO messages (channel, user, text, ts, via)
+ *                      VALUES ('lobby', 'me', 'hi', 0, 'http')"
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <fcgiapp.h>
+
+#include "http.h"
+#include "store.h"
+
+#define TIMEOUT_DEFAULT  25    /* s, when $RT_LONGPOLL_TIMEOUT is unset */
+#define TIMEOUT_MAX      55    /* s: below the ~60 s proxies allow a silent request */
+
+/* ---- static helpers ----------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The hold time in seconds: the query's timeout, else $RT_LONGPOLL_TIMEOUT,
+ * else 25.  Returns NULL, or a sentence for a 400 answer.
+ */
+static const char *parse_timeout(const char *qs, long long *timeout)
+{
+	const char *env = getenv("RT_LONGPOLL_TIMEOUT");
+	char buf[32];
+	size_t len;
+	int found = http_form_get(qs, "timeout", buf, sizeof buf, &len);
+
+	if (found < 0 || (found && (len != strlen(buf) ||
+	    http_parse_int(buf, 0, TIMEOUT_MAX, timeout) < 0)))
+		return "timeout must be a number of seconds, 0-55";
+	if (!found && (env == NULL || http_parse_int(env, 0, TIMEOUT_MAX, timeout) < 0))
+		*timeout = TIMEOUT_DEFAULT;
+	return NULL;
+}
+
+/* ---- the request -------------------------------------------------------- */
+
+static void handle_longpoll(struct http_req *r, struct store **st)
+{
+	struct http_poll p = { { NULL, 0 }, 0, 0 };
+	struct http_cursor c;
+	const char *err;
+	long long timeout;
+	int64_t deadline;
+	size_t len;
+	char *body;
+
+	if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
+		http_send_error(r, 405, "method_not_allowed",
+		                "longpoll takes GET only", "Allow: GET, HEAD\r\n");
+		return;
+	}
+	if ((err = http_cursor_parse(r->query, &c)) != NULL ||
+	    (err = parse_timeout(r->query, &timeout)) != NULL) {
+		http_send_error(r, 400, "bad_request", err, NULL);
+		return;
+	}
+	if (http_store_check(r, st) < 0)
+		return;
+
+	/*
+	 * Read; while there is nothing after since, sleep until some process
+	 * commits (store_wait), then read again.  A commit on another channel
+	 * wakes us too: the read finds nothing and we wait for the time left.
+	 * No since, or a reset, answers at once, like poll.
+	 */
+	deadline = now_ms() + timeout * 1000;
+	for (;;) {
+		int64_t left;
+
+		http_poll_free(&p);
+		if (http_poll_read(*st, &c, &p) < 0)
+			goto fail;
+		left = deadline - now_ms();
+		if (p.msgs.n > 0 || p.reset || !c.has_since || left <= 0)
+			break;
+		if (store_wait(*st, (int)left) < 0)
+			goto fail;
+	}
+	if ((body = http_poll_json(&p, &len)) == NULL) {
+		http_send_error(r, 503, "unavailable", "out of memory", HTTP_RETRY_AFTER);
+		goto out;
+	}
+	http_send_json(r, 200, "no-store", NULL, body, len);
+	free(body);
+out:
+	http_poll_free(&p);
+	return;
+fail:
+	http_poll_free(&p);
+	http_store_fail(r, st);
+}
+
+/* ---- main: the FastCGI accept loop -------------------------------------- */
+
+int main(void)
+{
+	struct http_req r;
+	struct store *st = store_open(NULL, NULL);   /* retried per request */
+
+	/* FastCGI: one request after another; CGI: exactly one. */
+	while (http_accept(&r) >= 0)
+		handle_longpoll(&r, &st);
+	store_close(st);
+	return 0;
+}

@@ -1,0 +1,283 @@
+/*
+ * sse.c — Server-Sent Events: one long response that the server keeps
+ * writing to.
+ *
+ *   GET /cgi-bin/sse.fcgi?channel=lobby            (Last-Event-ID: 41)
+ *
+ *   200 Content-Type: text/event-stream; charset=utf-8
+ *   retry: 2000
+ *
+ *   id: 42
+ *   event: message
+ *   data: {"id":42,"channel":"lobby","user":"alice","text":"hi",...}
+ *
+ *   : heartbeat
+ *
+ * The one idea: the response never ends (well — see RT_SSE_MAX_AGE), and
+ * each message is written as an event and *flushed* the moment it is stored.
+ * The browser's EventSource parses the stream, remembers the last `id:`, and
+ * when the connection drops it reconnects by itself after `retry:` ms,
+ * sending that id in a Last-Event-ID header: we resume right after it, so
+ * nothing is lost or repeated.
+ *
+ * Where we start: after Last-Event-ID (header) or `since` (query; the header
+ * wins), or, without either, with the last `history` (0–500, default 20)
+ * messages.  A cursor above the store's newest id (the database was
+ * recreated) starts from the current end.
+ *
+ * Between messages the process sleeps in store_wait() (inotify on the
+ * database's WAL, lib/store.h), so an idle stream costs no CPU.  Every
+ * RT_SSE_HEARTBEAT seconds (default 15) it writes a ": heartbeat" comment:
+ * clients ignore comments, but it keeps proxies from timing the stream out
+ * and it is how we notice a client that has gone — FastCGI tells us nothing
+ * until a write fails, and then we leave the loop so the process is free for
+ * the next request.  After RT_SSE_MAX_AGE seconds (default 240, below
+ * mod_fcgid's 300 s FcgidBusyTimeout) the stream ends cleanly; the client
+ * reconnects with Last-Event-ID, and the server gets its process back.
+ *
+ * From a shell (http_accept() serves one CGI request when stdin is not a
+ * FastCGI socket); events appear as they are stored, Ctrl-C stops it:
+ *   sqlite3 /tmp/x.db < sql/schema.sql
+ *   RT_DB=/tmp/x.db RT_SSE_HEARTBEAT=2 REQUEST_METHOD=GET \
+ *       QUERY_STRING='history=5' ./cgi-bin/sse.fcgi
+ * and publish from a second shell (send.fcgi, or sqlite3 as in longpoll.c).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <fcgiapp.h>
+
+#include "http.h"
+#include "sse.h"
+#include "store.h"
+
+#define RETRY_MS          2000  /* SPEC: the client's reconnection delay */
+#define HEARTBEAT_DEFAULT 15    /* s, when $RT_SSE_HEARTBEAT is unset */
+#define MAX_AGE_DEFAULT   240   /* s, when $RT_SSE_MAX_AGE is unset */
+
+/* ---- static helpers ----------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A number of seconds from the environment, or def if unset or bad. */
+static long long env_seconds(const char *name, long long def)
+{
+	const char *s = getenv(name);
+	long long v;
+
+	if (s == NULL || http_parse_int(s, 1, 24 * 3600, &v) < 0)
+		return def;
+	return v;
+}
+
+/*
+ * Writes len bytes and flushes them to the web server at once: without the
+ * flush libfcgi keeps them in its 8 KiB buffer and the client sees nothing.
+ * Returns 0, or -1 when the connection is gone.
+ */
+static int write_flush(struct http_req *r, const char *buf, long len)
+{
+	if (len < 0 || FCGX_PutStr(buf, (int)len, r->out) != (int)len)
+		return -1;
+	if (FCGX_FFlush(r->out) < 0 || FCGX_GetError(r->out) != 0)
+		return -1;
+	return 0;
+}
+
+/* One message as an event; the buffer grows to fit.  0 or -1. */
+static int write_message(struct http_req *r, const struct store_msg *m,
+                         char **buf, size_t *cap)
+{
+	size_t need = sse_event_max(sizeof "message" - 1, m->json_len);
+
+	if (need > *cap) {
+		char *p = realloc(*buf, need);
+		if (p == NULL)
+			return -1;
+		*buf = p;
+		*cap = need;
+	}
+	return write_flush(r, *buf, sse_format_event(*buf, *cap, m->id, "message",
+	                                              m->json, m->json_len));
+}
+
+/*
+ * Writes every message of the channel after *cursor, oldest first, each
+ * flushed on its own, and moves *cursor past them.  0, or -1 when the store
+ * or the connection failed.
+ */
+static int write_after(struct http_req *r, struct store *st, const char *channel,
+                       int64_t *cursor, char **buf, size_t *cap)
+{
+	struct store_msgs ms = { NULL, 0 };
+	int rc = 0;
+
+	do {
+		store_msgs_free(&ms);
+		if (store_read_after(st, channel, *cursor, STORE_READ_MAX, &ms) < 0)
+			return -1;
+		for (size_t i = 0; i < ms.n && rc == 0; i++) {
+			rc = write_message(r, &ms.v[i], buf, cap);
+			*cursor = ms.v[i].id;
+		}
+	} while (rc == 0 && ms.n == STORE_READ_MAX);
+	store_msgs_free(&ms);
+	return rc;
+}
+
+/*
+ * The last `history` messages of the channel; *cursor becomes the newest id
+ * they or the store had before the read (see the comment in the handler).
+ */
+static int write_history(struct http_req *r, struct store *st, const char *channel,
+                         int history, int64_t *cursor, char **buf, size_t *cap)
+{
+	struct store_msgs ms = { NULL, 0 };
+	int rc = 0;
+
+	if (history > 0 && store_read_last(st, channel, history, &ms) < 0)
+		return -1;
+	for (size_t i = 0; i < ms.n && rc == 0; i++) {
+		rc = write_message(r, &ms.v[i], buf, cap);
+		if (ms.v[i].id > *cursor)
+			*cursor = ms.v[i].id;
+	}
+	store_msgs_free(&ms);
+	return rc;
+}
+
+/*
+ * The cursor: Last-Event-ID (what EventSource sends when it reconnects)
+ * wins over since; an empty header counts as none, as EventSource never
+ * sends one.  Returns NULL, or a sentence for a 400 answer.
+ */
+static const char *parse_last_event_id(const struct http_req *r,
+                                       struct http_cursor *c)
+{
+	const char *s = http_req_param(r, "HTTP_LAST_EVENT_ID");
+	long long id;
+
+	if (s == NULL || s[0] == '\0')
+		return NULL;
+	if (http_parse_int(s, 0, INT64_MAX, &id) < 0)
+		return "Last-Event-ID must be a message id >= 0";
+	c->has_since = 1;
+	c->since = id;
+	return NULL;
+}
+
+/* ---- the request -------------------------------------------------------- */
+
+static void handle_sse(struct http_req *r, struct store **st)
+{
+	int64_t heartbeat_ms = env_seconds("RT_SSE_HEARTBEAT", HEARTBEAT_DEFAULT) * 1000;
+	int64_t max_age_ms = env_seconds("RT_SSE_MAX_AGE", MAX_AGE_DEFAULT) * 1000;
+	int64_t cursor, last_id, now, end, next_heartbeat;
+	struct http_cursor c;
+	const char *err;
+	char *buf = NULL, line[64];
+	size_t cap = 0;
+
+	if (strcmp(r->method, "GET") != 0) {
+		http_send_error(r, 405, "method_not_allowed", "sse takes GET only",
+		                "Allow: GET\r\n");
+		return;
+	}
+	if ((err = http_cursor_parse(r->query, &c)) != NULL ||
+	    (err = parse_last_event_id(r, &c)) != NULL) {
+		http_send_error(r, 400, "bad_request", err, NULL);
+		return;
+	}
+	if (http_store_check(r, st) < 0)
+		return;
+	if (store_last_id(*st, &last_id) < 0) {
+		http_store_fail(r, st);
+		return;
+	}
+
+	/*
+	 * From here on the answer is a stream: the status is sent, and an error
+	 * can only end it.  X-Accel-Buffering: no asks a proxy in front (nginx)
+	 * not to buffer it; the web server's own buffering is the config's job
+	 * (apache-conf/: FcgidOutputBufferSize 0, flushpackets=on).
+	 */
+	FCGX_PutS("Status: 200 OK\r\n"
+	          "Content-Type: text/event-stream; charset=utf-8\r\n"
+	          "Cache-Control: no-cache\r\n"
+	          "X-Accel-Buffering: no\r\n"
+	          "\r\n", r->out);
+	if (write_flush(r, line, sse_format_retry(line, sizeof line, RETRY_MS)) < 0)
+		goto out;
+
+	/*
+	 * Where to start.  last_id was read before any message, and everything
+	 * up to it was committed before our reads: after the history, the
+	 * larger of it and the newest message sent is a cursor that neither
+	 * skips nor repeats a message.  A cursor beyond the store's end means
+	 * the store was recreated: start from its current end.
+	 */
+	if (!c.has_since) {
+		cursor = last_id;
+		if (write_history(r, *st, c.channel, c.history, &cursor, &buf, &cap) < 0)
+			goto out;
+	} else {
+		cursor = c.since > last_id ? last_id : c.since;
+	}
+
+	/*
+	 * The stream: send what is new, sleep until a commit, the next
+	 * heartbeat or the end of the stream's life, and again.  Every write is
+	 * flushed; the first one that fails ends the loop.
+	 */
+	now = now_ms();
+	end = now + max_age_ms;
+	next_heartbeat = now + heartbeat_ms;
+	for (;;) {
+		int64_t until;
+		int woke;
+
+		if (write_after(r, *st, c.channel, &cursor, &buf, &cap) < 0)
+			goto out;
+		now = now_ms();
+		if (now >= end)
+			break;                   /* the client reconnects with Last-Event-ID */
+		if (now >= next_heartbeat) {
+			/* Also the write that notices a client that has gone. */
+			if (write_flush(r, line, sse_format_comment(line, sizeof line,
+			                                            "heartbeat")) < 0)
+				goto out;
+			next_heartbeat = now + heartbeat_ms;
+		}
+		until = next_heartbeat < end ? next_heartbeat : end;
+		do {
+			woke = store_wait(*st, (int)(until - now));
+			now = now_ms();
+		} while (woke == 0 && now < until);
+		if (woke < 0)
+			goto out;
+	}
+out:
+	free(buf);
+}
+
+/* ---- main: the FastCGI accept loop -------------------------------------- */
+
+int main(void)
+{
+	struct http_req r;
+	struct store *st = store_open(NULL, NULL);   /* retried per request */
+
+	/* FastCGI: one request after another; CGI: exactly one. */
+	while (http_accept(&r) >= 0)
+		handle_sse(&r, &st);
+	store_close(st);
+	return 0;
+}
