@@ -1,0 +1,79 @@
+// http.js — HTTP requests for the tests, made by the real curl (what the
+// SPEC's users run), not by a library that might smooth over a bad answer.
+//
+//   const r = await curl(`${s.base}/cgi-bin/poll.fcgi?since=0`,
+//                        { method: 'GET', headers: { 'If-None-Match': etag },
+//                          data: 'text=hi', maxTime: 10 });
+//   r.status (number), r.headers (lower-case keys; repeated ones joined
+//   with ", "), r.body (string), r.raw (Buffer), r.json() (parsed body)
+//
+// data (string or Buffer) is sent exactly as given, from stdin, with
+// --data-binary; without a Content-Type header curl sends
+// application/x-www-form-urlencoded.  "Expect: 100-continue" is turned off
+// so a 413 is the server's answer to the body, not to the handshake.
+
+import { spawn } from 'node:child_process';
+
+export function curl(url, opts = {}) {
+  const { headers = {}, data, maxTime = 30 } = opts;
+  const method = opts.method ?? (data !== undefined ? 'POST' : 'GET');
+  const args = ['-sS', '-i', '--max-time', String(maxTime), '-X', method, '-H', 'Expect:'];
+  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
+  if (data !== undefined) args.push('--data-binary', '@-');
+  if (opts.compressed) args.push('--compressed');
+  if (opts.http10) args.push('--http1.0');
+  args.push('--', url);
+  return new Promise((resolve, reject) => {
+    const child = spawn('curl', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out = [];
+    let err = '';
+    child.stdout.on('data', (b) => out.push(b));
+    child.stderr.on('data', (b) => { err += b; });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const raw = Buffer.concat(out);
+      if (code !== 0 && raw.length === 0) {
+        reject(new Error(`curl ${method} ${url} failed (exit ${code}): ${err.trim()}`));
+        return;
+      }
+      resolve(parseResponse(raw, code, err));
+    });
+    child.stdin.on('error', () => {});   // the server may answer before reading it all
+    if (data !== undefined) child.stdin.end(data);
+    else child.stdin.end();
+  });
+}
+
+// "HTTP/1.1 200 OK\r\nName: value\r\n...\r\n\r\nbody" — the last header
+// block wins (a proxy may send an interim 1xx first).
+export function parseResponse(raw, exitCode = 0, stderr = '') {
+  let rest = raw;
+  let head = '';
+  for (;;) {
+    const end = rest.indexOf('\r\n\r\n');
+    if (end < 0) { head = rest.toString('latin1'); rest = Buffer.alloc(0); break; }
+    head = rest.subarray(0, end).toString('latin1');
+    rest = rest.subarray(end + 4);
+    if (!/^HTTP\/\S+ 1\d\d/.test(head)) break;
+  }
+  const lines = head.split('\r\n');
+  const status = Number((lines[0].match(/^HTTP\/\S+ (\d{3})/) || [])[1] || 0);
+  const headers = {};
+  for (const line of lines.slice(1)) {
+    const i = line.indexOf(':');
+    if (i <= 0) continue;
+    const k = line.slice(0, i).trim().toLowerCase();
+    const v = line.slice(i + 1).trim();
+    headers[k] = k in headers ? `${headers[k]}, ${v}` : v;
+  }
+  const body = rest.toString('utf8');
+  return {
+    status,
+    headers,
+    body,
+    raw: rest,
+    exitCode,
+    stderr,
+    json() { return JSON.parse(body); },
+  };
+}

@@ -1,0 +1,488 @@
+#!/bin/bash
+# serve.sh — run rtlab on a private web server (never the system one).
+#
+#   tools/serve.sh start        start in the background; prints the run dir once
+#                               the web server AND the WebSocket helper accept
+#   tools/serve.sh stop RUN_DIR stop exactly the processes `start` recorded
+#   tools/serve.sh demo         start, print the URL, Ctrl-C/SIGTERM stops all
+#
+# Environment:
+#   PORT=8080        web server port on 127.0.0.1
+#   WS_PORT          helper port (default PORT+1, or a free one)
+#   SERVER=apache    apache | lighttpd
+#   MODE=fcgid       fcgid | proxy-fcgi | cgi            (apache only)
+#   MPM=event        event | prefork                     (apache only)
+#   RUN_DIR          run directory (default: a new /tmp/rtlab-run.XXXXXX)
+#   EXTRA_CONF       a file appended to the generated server config (lab variants)
+#   RTLAB_BUILD      the built tree whose binaries are staged (default: repo root)
+#   WS=0             do not start the helper
+#   RT_*             passed to every endpoint and to the helper (RT_DB included;
+#                    default RT_DB is RUN_DIR/db/rtlab.db)
+#
+# Everything the server runs or reads is copied into RUN_DIR, which the
+# www-data user can reach even when the checkout lives in a private home
+# directory.  Layout of RUN_DIR:
+#   conf/  generated server config + copies of apache-conf/*
+#   cgi-bin/ htdocs/ bin/   staged endpoints, pages, helper
+#   db/    the SQLite database (writable by the server's user)
+#   logs/  error/access logs, helper.log, spawn-fcgi.log
+#   run/   pid files, sockets, mod_fcgid's IPC dir
+#   pids   one line per process started: "<pid> <what>"
+set -eu
+umask 022
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${RTLAB_BUILD:-$ROOT}
+PORT=${PORT:-8080}
+SERVER=${SERVER:-apache}
+MODE=${MODE:-fcgid}
+MPM=${MPM:-event}
+WS=${WS:-1}
+APACHE_MODULES=/usr/lib/apache2/modules
+
+die() { echo "serve.sh: $*" >&2; exit 1; }
+
+# As root the servers drop to www-data (SPEC: "as root it runs children as
+# www-data"); as anyone else everything runs as that user.
+if [ "$(id -u)" = 0 ]; then RUN_USER=www-data; else RUN_USER=; fi
+as_run_user() { # command... — runs it as RUN_USER (root only)
+	if [ -n "$RUN_USER" ]; then
+		setpriv --reuid="$RUN_USER" --regid="$RUN_USER" --init-groups -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# ---- helpers ---------------------------------------------------------------
+
+port_accepts() { # port — 0 if something accepts TCP connections on it
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# The pids a run owns: those recorded in RUN_DIR/pids, every process in a
+# session one of them leads (Apache and lighttpd call setsid), and every
+# descendant (mod_fcgid's process manager and its children, lighttpd's
+# FastCGI children).  Read from /proc, never matched by name.
+run_pids() { # run_dir
+	local pid start what stat rest fields
+	local -A parent=() session=() mine=() leader=()
+	[ -s "$1/pids" ] || return 0
+	while read -r pid start what; do
+		# A session keeps its leader's pid as its id after the leader has
+		# exited, so orphaned FastCGI children are still found.  The start
+		# time (field 22 of /proc/PID/stat) guards against a recorded pid
+		# that has exited and been reused by someone else.
+		leader[$pid]=1
+		[ "$(proc_start "$pid")" = "$start" ] && mine[$pid]=1
+	done <"$1/pids"
+	for stat in /proc/[0-9]*/stat; do
+		{ read -r rest <"$stat"; } 2>/dev/null || continue
+		pid=${rest%% *}
+		rest=${rest##*) }            # after "(comm) "; comm may hold spaces
+		read -r -a fields <<<"$rest" # state ppid pgrp session ...
+		parent[$pid]=${fields[1]}; session[$pid]=${fields[3]}
+	done
+	local changed=1
+	while [ $changed = 1 ]; do
+		changed=0
+		for pid in "${!parent[@]}"; do
+			[ -n "${mine[$pid]:-}" ] && continue
+			if [ -n "${mine[${parent[$pid]}]:-}" ] || [ -n "${leader[${session[$pid]}]:-}" ]; then
+				mine[$pid]=1; changed=1
+			fi
+		done
+	done
+	echo "${!mine[@]}"
+}
+
+proc_start() { # pid — its start time in clock ticks since boot, or nothing
+	local rest fields
+	{ read -r rest <"/proc/$1/stat"; } 2>/dev/null || return 0
+	rest=${rest##*) }
+	read -r -a fields <<<"$rest"
+	echo "${fields[19]}"
+}
+
+stop_run() { # run_dir
+	local dir=$1 pids left i
+	[ -f "$dir/pids" ] || return 0
+	pids=$(run_pids "$dir")
+	[ -n "$pids" ] && kill -TERM $pids 2>/dev/null || true
+	for i in $(seq 1 50); do            # up to 5 s for a clean exit
+		left=$(run_pids "$dir")
+		[ -z "$left" ] && break
+		sleep 0.1
+	done
+	left=$(run_pids "$dir")
+	if [ -n "$left" ]; then
+		kill -KILL $left 2>/dev/null || true
+		sleep 0.2
+	fi
+	: >"$dir/pids"
+}
+
+record() { # pid what
+	echo "$1 $(proc_start "$1") $2" >>"$RUN_DIR/pids"
+}
+
+wait_for() { # port pid what logfile — until port accepts, or the pid dies
+	local i
+	for i in $(seq 1 300); do        # up to 30 s on a loaded machine
+		port_accepts "$1" && return 0
+		kill -0 "$2" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "serve.sh: $3 did not start listening on 127.0.0.1:$1" >&2
+	[ -f "$4" ] && tail -n 20 "$4" >&2
+	return 1
+}
+
+# Every RT_* variable of our environment, one "NAME=value" per line.
+rt_vars() {
+	env | grep -E '^RT_[A-Za-z0-9_]*=' || true
+}
+
+apache_quote() { # value — as one double-quoted Apache config argument
+	local v=${1//\\/\\\\}
+	printf '"%s"' "${v//\"/\\\"}"
+}
+
+# ---- staging ---------------------------------------------------------------
+
+stage() {
+	mkdir -p "$RUN_DIR"/{conf,cgi-bin,htdocs,bin,db,logs,run}
+	chmod 755 "$RUN_DIR"
+	local f n=0
+	for f in "$BUILD"/cgi-bin/*.fcgi; do
+		[ -x "$f" ] || continue
+		cp "$f" "$RUN_DIR/cgi-bin/"; n=$((n + 1))
+	done
+	[ $n -gt 0 ] || echo "serve.sh: warning: no endpoints built in $BUILD/cgi-bin (run make)" >&2
+	cp -r "$ROOT"/public_html/. "$RUN_DIR/htdocs/" 2>/dev/null || true
+	cp "$ROOT"/apache-conf/*.conf "$RUN_DIR/conf/"
+	if [ -x "$BUILD/ws/rtlab-wsd" ] && [ "$WS" = 1 ]; then
+		cp "$BUILD/ws/rtlab-wsd" "$RUN_DIR/bin/"
+	fi
+	# The database: created from sql/schema.sql; its directory must be
+	# writable by the server's user, since SQLite creates the -wal and -shm
+	# files beside it.
+	if [ ! -f "$DB_FILE" ]; then
+		sqlite3 "$DB_FILE" <"$ROOT/sql/schema.sql" >/dev/null
+	fi
+	if [ -n "$RUN_USER" ]; then
+		chown -R "$RUN_USER:$RUN_USER" "$RUN_DIR/db" "$RUN_DIR/logs" "$RUN_DIR/run"
+	fi
+	: >"$RUN_DIR/pids"
+}
+
+# ---- Apache ----------------------------------------------------------------
+
+apache_conf() {
+	local conf=$RUN_DIR/conf/httpd.conf name value
+	local mods="authz_core mime dir autoindex alias env setenvif headers filter
+	            deflate proxy proxy_http proxy_wstunnel"
+	case $MPM in
+	event|prefork) ;;
+	*) die "MPM must be event or prefork" ;;
+	esac
+	case $MODE in
+	fcgid)      mods="$mods fcgid" ;;
+	proxy-fcgi) mods="$mods proxy_fcgi" ;;
+	cgi)        if [ "$MPM" = prefork ]; then mods="$mods cgi"; else mods="$mods cgid"; fi ;;
+	*) die "MODE must be fcgid, proxy-fcgi or cgi" ;;
+	esac
+	{
+		echo "# Generated by tools/serve.sh for a private rtlab server; do not edit."
+		echo "# The rtlab part is in the Include'd rtlab-*.conf files (apache-conf/)."
+		echo "Define RTLAB_CGI_BIN $RUN_DIR/cgi-bin"
+		echo "Define RTLAB_HTDOCS $RUN_DIR/htdocs"
+		echo "Define RTLAB_DB $(apache_quote "$RT_DB")"
+		echo "Define RTLAB_WS_PORT $WS_PORT"
+		echo "Define RTLAB_FCGI_SOCKETS $RUN_DIR/run"
+		[ -n "${RT_SSE_MAX_AGE:-}" ] &&
+			echo "Define RTLAB_SSE_MAX_AGE $(apache_quote "$RT_SSE_MAX_AGE")"
+		echo "ServerRoot $RUN_DIR"
+		echo "ServerName 127.0.0.1"
+		echo "Listen 127.0.0.1:$PORT"
+		echo "PidFile run/httpd.pid"
+		echo "DefaultRuntimeDir run"
+		echo "ErrorLog logs/error.log"
+		echo "LogLevel warn"
+		echo "LogFormat \"%h %t \\\"%r\\\" %>s %b %D\" rtlab"
+		echo "CustomLog logs/access.log rtlab"
+		echo "LoadModule mpm_${MPM}_module $APACHE_MODULES/mod_mpm_${MPM}.so"
+		for m in $mods; do
+			echo "LoadModule ${m}_module $APACHE_MODULES/mod_${m}.so"
+		done
+		if [ -n "$RUN_USER" ]; then
+			echo "User $RUN_USER"
+			echo "Group $RUN_USER"
+		fi
+		cat <<-EOF
+		# Held requests (long-poll, SSE) each occupy a worker for their whole
+		# life: size the MPM for at least 32 of them plus ordinary traffic.
+		# https://httpd.apache.org/docs/2.4/mod/mpm_common.html#maxrequestworkers
+		<IfModule mpm_event_module>
+		    StartServers 2
+		    ServerLimit 4
+		    ThreadsPerChild 64
+		    MaxRequestWorkers 256
+		</IfModule>
+		<IfModule mpm_prefork_module>
+		    StartServers 4
+		    ServerLimit 128
+		    MaxRequestWorkers 128
+		</IfModule>
+		# Above the longest silence on a held request (long-poll timeout 55 s).
+		Timeout 70
+		TypesConfig /etc/mime.types
+		DocumentRoot "\${RTLAB_HTDOCS}"
+		DirectoryIndex index.html
+		<Directory />
+		    Require all denied
+		    AllowOverride None
+		</Directory>
+		<Directory "\${RTLAB_HTDOCS}">
+		    Options Indexes
+		    Require all granted
+		</Directory>
+		# Pages and JSON are compressed; the SSE exception in the mode file
+		# keeps the event stream out of mod_deflate.
+		AddOutputFilterByType DEFLATE text/html text/css text/javascript application/javascript text/event-stream
+		EOF
+		if [ "$MODE" = fcgid ]; then
+			echo "FcgidIPCDir run/fcgid"
+			echo "FcgidProcessTableFile run/fcgid_shm"
+		fi
+		# Every RT_* of our environment, both ways: PassEnv puts it into the
+		# request environment (CGI env, FastCGI params); FcgidInitialEnv into
+		# the environment of the processes mod_fcgid spawns.
+		while IFS='=' read -r name value; do
+			case $name in RT_DB|RT_SSE_MAX_AGE) continue ;; esac
+			echo "PassEnv $name"
+			[ "$MODE" = fcgid ] && echo "FcgidInitialEnv $name $(apache_quote "$value")"
+		done < <(rt_vars)
+		for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
+			if [ -n "${!v:-}" ]; then
+				echo "PassEnv $v"
+				[ "$MODE" = fcgid ] && echo "FcgidInitialEnv $v $(apache_quote "${!v}")"
+			fi
+		done
+		echo "Include conf/rtlab-$MODE.conf"
+		[ "$WS" = 1 ] && echo "Include conf/rtlab-ws.conf"
+		if [ -n "${EXTRA_CONF:-}" ]; then
+			echo "# EXTRA_CONF=$EXTRA_CONF"
+			cat "$EXTRA_CONF"
+		fi
+	} >"$conf"
+	true
+}
+
+# mod_proxy_fcgi talks to FastCGI processes somebody else started: here
+# spawn-fcgi, one pool per endpoint on a unix socket in RUN_DIR/run.  The
+# held endpoints get 40 processes (each held client occupies one).
+spawn_pools() {
+	local f name n
+	for f in "$RUN_DIR"/cgi-bin/*.fcgi; do
+		[ -e "$f" ] || continue
+		name=$(basename "$f" .fcgi)
+		case $name in longpoll|sse) n=${RTLAB_HELD_PROCS:-40} ;; *) n=${RTLAB_PROCS:-4} ;; esac
+		local user_opts=()
+		[ -n "$RUN_USER" ] && user_opts=(-u "$RUN_USER" -g "$RUN_USER" -U "$RUN_USER" -G "$RUN_USER")
+		rm -f "$RUN_DIR/run/$name.pids"
+		# spawn-fcgi's children inherit its environment: every RT_* we have.
+		env RT_DB="$RT_DB" spawn-fcgi -s "$RUN_DIR/run/$name.sock" -M 0660 \
+			-F "$n" -P "$RUN_DIR/run/$name.pids" "${user_opts[@]}" \
+			-d "$RUN_DIR/cgi-bin" -- "$f" >>"$RUN_DIR/logs/spawn-fcgi.log" 2>&1 ||
+			die "spawn-fcgi failed for $name (see $RUN_DIR/logs/spawn-fcgi.log)"
+		while read -r pid || [ -n "$pid" ]; do  # its last line has no newline
+			[ -n "$pid" ] && record "$pid" "spawn-fcgi:$name"
+		done <"$RUN_DIR/run/$name.pids"
+	done
+}
+
+start_apache() {
+	apache_conf
+	apache2 -t -f "$RUN_DIR/conf/httpd.conf" >"$RUN_DIR/logs/configtest.log" 2>&1 || {
+		cat "$RUN_DIR/logs/configtest.log" >&2; die "apache config test failed"
+	}
+	[ "$MODE" = proxy-fcgi ] && spawn_pools
+	# -DFOREGROUND: no daemon fork, so $! is the Apache parent, which makes
+	# itself a session leader; stop_run finds its children by that session.
+	env RT_DB="$RT_DB" setsid apache2 -f "$RUN_DIR/conf/httpd.conf" -DFOREGROUND \
+		</dev/null >>"$RUN_DIR/logs/stderr.log" 2>&1 &
+	record $! apache2
+	wait_for "$PORT" $! apache "$RUN_DIR/logs/error.log"
+}
+
+# ---- lighttpd --------------------------------------------------------------
+
+lighttpd_quote() { # value — as a lighttpd string
+	local v=${1//\\/\\\\}
+	printf '"%s"' "${v//\"/\\\"}"
+}
+
+start_lighttpd() {
+	local conf=$RUN_DIR/conf/lighttpd.conf name value
+	{
+		echo "# Generated by tools/serve.sh for a private rtlab server; do not edit."
+		echo "var.rtlab_cgi_bin = \"$RUN_DIR/cgi-bin\""
+		echo "var.rtlab_db = $(lighttpd_quote "$RT_DB")"
+		echo "var.rtlab_ws_port = $WS_PORT"
+		echo "var.rtlab_sockets = \"$RUN_DIR/run\""
+		echo "var.rtlab_sse_max_age = $(lighttpd_quote "${RT_SSE_MAX_AGE:-300}")"
+		echo "var.rtlab_env = ("
+		while IFS='=' read -r name value; do
+			case $name in RT_DB|RT_SSE_MAX_AGE) continue ;; esac
+			echo "  \"$name\" => $(lighttpd_quote "$value"),"
+		done < <(rt_vars)
+		for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
+			[ -n "${!v:-}" ] && echo "  \"$v\" => $(lighttpd_quote "${!v}"),"
+		done
+		echo ")"
+		echo "server.modules = ( \"mod_access\", \"mod_alias\", \"mod_setenv\", \"mod_fastcgi\", \"mod_proxy\", \"mod_dirlisting\", \"mod_accesslog\" )"
+		echo "server.bind = \"127.0.0.1\""
+		echo "server.port = $PORT"
+		echo "server.document-root = \"$RUN_DIR/htdocs\""
+		echo "server.pid-file = \"$RUN_DIR/run/lighttpd.pid\""
+		echo "server.errorlog = \"$RUN_DIR/logs/error.log\""
+		echo "accesslog.filename = \"$RUN_DIR/logs/access.log\""
+		echo "server.breakagelog = \"$RUN_DIR/logs/breakage.log\""
+		echo "index-file.names = ( \"index.html\" )"
+		echo "dir-listing.activate = \"enable\""
+		echo "mimetype.assign = ( \".html\" => \"text/html; charset=utf-8\", \".js\" => \"text/javascript; charset=utf-8\", \".mjs\" => \"text/javascript; charset=utf-8\", \".css\" => \"text/css; charset=utf-8\", \".json\" => \"application/json\", \".svg\" => \"image/svg+xml\", \".png\" => \"image/png\", \".ico\" => \"image/x-icon\", \".txt\" => \"text/plain; charset=utf-8\", \".md\" => \"text/plain; charset=utf-8\" )"
+		[ -n "$RUN_USER" ] && {
+			echo "server.username = \"$RUN_USER\""
+			echo "server.groupname = \"$RUN_USER\""
+		}
+		echo "include \"$RUN_DIR/conf/lighttpd-rtlab.conf\""
+		if [ -n "${EXTRA_CONF:-}" ]; then
+			echo "# EXTRA_CONF=$EXTRA_CONF"
+			cat "$EXTRA_CONF"
+		fi
+	} >"$conf"
+	[ "$WS" = 1 ] || sed -i 's/^var.rtlab_ws_port = .*/var.rtlab_ws_port = 0/' "$conf"
+	lighttpd -tt -f "$conf" >"$RUN_DIR/logs/configtest.log" 2>&1 || {
+		cat "$RUN_DIR/logs/configtest.log" >&2; die "lighttpd config test failed"
+	}
+	env RT_DB="$RT_DB" setsid lighttpd -D -f "$conf" \
+		</dev/null >>"$RUN_DIR/logs/stderr.log" 2>&1 &
+	record $! lighttpd
+	wait_for "$PORT" $! lighttpd "$RUN_DIR/logs/error.log"
+}
+
+# ---- the WebSocket helper ----------------------------------------------------
+
+start_helper() {
+	[ -x "$RUN_DIR/bin/rtlab-wsd" ] || return 0
+	env RT_DB="$RT_DB" setsid "$0" _helper </dev/null >>"$RUN_DIR/logs/helper.log" 2>&1 &
+	record $! rtlab-wsd
+	wait_for "$WS_PORT" $! rtlab-wsd "$RUN_DIR/logs/helper.log"
+}
+
+stop_helper() { # run_dir
+	local dir=$1 pid start what i keep
+	keep=$(mktemp)
+	while read -r pid start what; do
+		if [ "$what" = rtlab-wsd ]; then
+			[ "$(proc_start "$pid")" = "$start" ] || continue
+			kill -TERM "$pid" 2>/dev/null || true
+			for i in $(seq 1 50); do
+				[ "$(proc_start "$pid")" = "$start" ] || break
+				sleep 0.1
+			done
+			[ "$(proc_start "$pid")" = "$start" ] && kill -KILL "$pid" 2>/dev/null
+		else
+			echo "$pid $start $what" >>"$keep"
+		fi
+	done <"$dir/pids"
+	cat "$keep" >"$dir/pids"
+	rm -f "$keep"
+}
+
+# ---- commands ----------------------------------------------------------------
+
+setup_env() {
+	RUN_DIR=${RUN_DIR:-$(mktemp -d /tmp/rtlab-run.XXXXXX)}
+	mkdir -p "$RUN_DIR"
+	RUN_DIR=$(cd "$RUN_DIR" && pwd)
+	DB_FILE=$RUN_DIR/db/rtlab.db
+	export RT_DB=${RT_DB:-$DB_FILE}
+	if [ -z "${WS_PORT:-}" ]; then
+		WS_PORT=$((PORT + 1))
+		while port_accepts "$WS_PORT"; do WS_PORT=$((WS_PORT + 1)); done
+	fi
+	export RUN_DIR WS_PORT
+	port_accepts "$PORT" && die "port $PORT is already in use"
+	if [ "$WS" = 1 ] && [ -x "$BUILD/ws/rtlab-wsd" ] && port_accepts "$WS_PORT"; then
+		die "port $WS_PORT is already in use"
+	fi
+	echo "$PORT $WS_PORT $SERVER $MODE" >"$RUN_DIR/ports" 2>/dev/null || true
+}
+
+cmd_start() {
+	setup_env
+	mkdir -p "$RUN_DIR"/{db,logs,run}
+	DB_FILE=$RUN_DIR/db/rtlab.db
+	stage
+	{
+		printf 'PORT=%s\nWS_PORT=%s\nSERVER=%s\nMODE=%s\nMPM=%s\nRT_DB=%s\n' \
+			"$PORT" "$WS_PORT" "$SERVER" "$MODE" "$MPM" "$RT_DB"
+	} >"$RUN_DIR/info"
+	# What start-helper needs to start the helper again the same way.
+	{
+		declare -p RUN_DIR WS_PORT WS
+		for name in $(compgen -e | grep '^RT_'); do declare -p "$name"; done
+	} | sed 's/^declare -x /declare -gx /; s/^declare -- /declare -g /' >"$RUN_DIR/env"
+	trap 'stop_run "$RUN_DIR"' ERR
+	case $SERVER in
+	apache)   start_apache ;;
+	lighttpd) start_lighttpd ;;
+	*) die "SERVER must be apache or lighttpd" ;;
+	esac || { stop_run "$RUN_DIR"; exit 1; }
+	start_helper || { stop_run "$RUN_DIR"; exit 1; }
+	trap - ERR
+	echo "$RUN_DIR"
+}
+
+case ${1:-} in
+start)
+	cmd_start
+	;;
+stop)
+	[ -n "${2:-}" ] || die "usage: serve.sh stop RUN_DIR"
+	stop_run "$2"
+	;;
+stop-helper)   # serve.sh stop-helper RUN_DIR: the helper alone (tests restart it)
+	[ -n "${2:-}" ] || die "usage: serve.sh stop-helper RUN_DIR"
+	stop_helper "$2"
+	;;
+start-helper)  # serve.sh start-helper RUN_DIR: start it again, same port and env
+	[ -n "${2:-}" ] || die "usage: serve.sh start-helper RUN_DIR"
+	RUN_DIR=$(cd "$2" && pwd)
+	. "$RUN_DIR/env"
+	start_helper
+	;;
+demo)
+	out=$(cmd_start) || exit 1
+	RUN_DIR=$(echo "$out" | tail -n 1)
+	trap 'echo; echo "rtlab: stopping"; stop_run "$RUN_DIR"; exit 0' INT TERM
+	echo "rtlab: http://127.0.0.1:$PORT/"
+	[ -x "$RUN_DIR/bin/rtlab-wsd" ] && echo "rtlab: WebSocket helper on 127.0.0.1:$WS_PORT (proxied at ws://127.0.0.1:$PORT/ws)"
+	echo "rtlab: $SERVER${SERVER:+ }$( [ "$SERVER" = apache ] && echo "($MODE, mpm $MPM)"), run dir $RUN_DIR, logs in $RUN_DIR/logs/"
+	echo "rtlab: Ctrl-C stops it"
+	while :; do sleep 1 & wait $! || true; done
+	;;
+_helper)
+	# Runs in its own session (setsid) as the run user; exec keeps the pid.
+	exec_args=(--listen "127.0.0.1:$WS_PORT" --db "$RT_DB")
+	if [ "$(id -u)" = 0 ]; then
+		exec setpriv --reuid=www-data --regid=www-data --init-groups -- \
+			"$RUN_DIR/bin/rtlab-wsd" "${exec_args[@]}"
+	fi
+	exec "$RUN_DIR/bin/rtlab-wsd" "${exec_args[@]}"
+	;;
+*)
+	sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
+	exit 2
+	;;
+esac
