@@ -1,0 +1,155 @@
+// fallback.test.js — public_html/js/rtclient.js in Chromium: with the
+// WebSocket helper stopped it settles on SSE; with SSE blocked as well, on
+// long polling; when the helper returns it moves back to WebSocket; a helper
+// that freezes (silent connection) is detected; and through all of it every
+// message is shown exactly once, in order.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { startStack } from '../lib/servers.js';
+import { launchBrowser, send, uniqueChannel } from './chromium.js';
+
+// Short timers so the test does not wait for the production defaults.
+const OPTIONS = 'connectTimeoutMs=3000&probeMs=1500&backoffBaseMs=200&backoffMaxMs=2000' +
+	'&silenceMs=3000&pollIntervalMs=500&longpollTimeoutS=10';
+
+let stack, browser;
+
+before(async () => {
+	stack = await startStack({ server: 'apache', mode: 'fcgid' });
+	browser = await launchBrowser();
+});
+
+after(async () => {
+	await browser?.close();
+	await stack?.stop();
+});
+
+async function openClient(channel, setup) {
+	const page = await browser.newPage();
+	if (setup) await setup(page);
+	await page.goto(`${stack.base}/client.html?channel=${channel}&${OPTIONS}`);
+	return page;
+}
+
+function waitOpenOn(page, transport, timeout = 30000) {
+	return page.waitForFunction((t) => {
+		const s = window.rtlab && window.rtlab.client.stats;
+		return s && s.transport === t && s.state === 'open';
+	}, transport, { timeout });
+}
+
+// Sends count messages, spaced by gapMs; resolves to their ids.
+async function sendSome(channel, count, label, gapMs = 0) {
+	const ids = [];
+	for (let i = 0; i < count; i++) {
+		ids.push((await send(stack.base, channel, `${label} ${i}`)).id);
+		if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
+	}
+	return ids;
+}
+
+async function waitReceived(page, ids, timeout = 30000) {
+	await page.waitForFunction((want) => want.every((id) => window.rtlab.received.includes(id)),
+		ids, { timeout });
+}
+
+const received = (page) => page.evaluate(() => window.rtlab.received);
+const transportsUsed = (page) => page.evaluate(() =>
+	[...new Set(window.rtlab.states.filter((s) => s.state === 'open').map((s) => s.transport))]);
+
+test('helper stopped: ends on SSE; helper back: upgrades to WebSocket, nothing lost or doubled',
+	{ timeout: 180000 }, async () => {
+	const channel = uniqueChannel('fb-sse');
+	await stack.stopHelper();
+	const page = await openClient(channel);
+	await waitOpenOn(page, 'sse');
+	const sent = await sendSome(channel, 5, 'while on sse');
+	await waitReceived(page, sent);
+
+	// Messages keep coming while the helper starts and the client switches up.
+	const during = sendSome(channel, 15, 'during the switch', 150);
+	await stack.startHelper();
+	await waitOpenOn(page, 'ws');
+	sent.push(...await during);
+	sent.push(...await sendSome(channel, 5, 'on ws'));
+	await waitReceived(page, sent);
+
+	// The helper goes away under an open WebSocket (close 1001) and comes back.
+	const gone = sendSome(channel, 10, 'helper restarting', 150);
+	await stack.stopHelper();
+	await waitOpenOn(page, 'sse');
+	sent.push(...await gone);
+	await stack.startHelper();
+	await waitOpenOn(page, 'ws');
+	sent.push(...await sendSome(channel, 5, 'back on ws'));
+	await waitReceived(page, sent);
+
+	await page.waitForTimeout(500);   // a late duplicate would show up now
+	assert.deepEqual(await received(page), sent, 'every message exactly once, in order');
+	assert.deepEqual(page.rtlabErrors, []);
+	await page.close();
+});
+
+test('WebSocket and SSE both blocked: ends on long polling, then back to WebSocket',
+	{ timeout: 180000 }, async () => {
+	const channel = uniqueChannel('fb-lp');
+	await stack.stopHelper();
+	const blocked = [];
+	const page = await openClient(channel, (p) => p.route('**/cgi-bin/sse.fcgi*', (route) => {
+		blocked.push(route.request().url());
+		return route.abort();
+	}));
+	await waitOpenOn(page, 'longpoll');
+	assert.ok(blocked.length >= 1, 'the client tried SSE first');
+	const sent = await sendSome(channel, 10, 'while on long-poll', 50);
+	await waitReceived(page, sent);
+	assert.deepEqual(await transportsUsed(page), ['longpoll']);
+
+	await page.unroute('**/cgi-bin/sse.fcgi*');
+	const during = sendSome(channel, 10, 'during the switch', 150);
+	await stack.startHelper();
+	await waitOpenOn(page, 'ws');
+	sent.push(...await during);
+	sent.push(...await sendSome(channel, 3, 'on ws'));
+	await waitReceived(page, sent);
+	await page.waitForTimeout(500);
+	assert.deepEqual(await received(page), sent, 'every message exactly once, in order');
+	await page.close();
+});
+
+// The helper's process, among the stack's, by its name in /proc.
+async function helperPid() {
+	for (const pid of stack.serverPids()) {
+		const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
+		if (comm.trim() === 'rtlab-wsd') return pid;
+	}
+	throw new Error('no rtlab-wsd among the stack\'s processes');
+}
+
+test('a silent WebSocket (frozen helper) is detected and the client moves on',
+	{ timeout: 180000 }, async () => {
+	const channel = uniqueChannel('fb-silent');
+	const page = await openClient(channel);
+	await waitOpenOn(page, 'ws');
+	const sent = await sendSome(channel, 2, 'before the freeze');
+	await waitReceived(page, sent);
+
+	// SIGSTOP: the helper's sockets stay open but nothing moves — exactly
+	// what a dead network path looks like from the browser.
+	const pid = await helperPid();
+	process.kill(pid, 'SIGSTOP');
+	try {
+		sent.push(...await sendSome(channel, 3, 'while frozen'));
+		await waitOpenOn(page, 'sse', 60000);
+		await waitReceived(page, sent);
+	} finally {
+		process.kill(pid, 'SIGCONT');
+	}
+	await waitOpenOn(page, 'ws', 60000);
+	sent.push(...await sendSome(channel, 2, 'thawed'));
+	await waitReceived(page, sent);
+	await page.waitForTimeout(500);
+	assert.deepEqual(await received(page), sent, 'every message exactly once, in order');
+	await page.close();
+});

@@ -1,0 +1,94 @@
+// pages.test.js — the four technique pages in real Chromium against a real
+// Apache + FastCGI + helper stack: each page receives what another page sent,
+// hostile text stays text, server errors show in words, long text wraps.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startStack } from '../lib/servers.js';
+import { launchBrowser, waitForText, texts, uniqueChannel } from './chromium.js';
+
+const PAGES = ['poll', 'longpoll', 'sse', 'ws'];
+// What each page's log shows once its technique is connected.
+const READY = { poll: '→ 200', longpoll: '→ 200', sse: 'open:', ws: '101 Switching Protocols' };
+
+let stack, browser;
+const channel = uniqueChannel('pages');
+const pages = {};
+
+before(async () => {
+	stack = await startStack({ server: 'apache', mode: 'fcgid' });
+	browser = await launchBrowser();
+	for (const name of PAGES) {
+		const page = await browser.newPage();
+		await page.goto(`${stack.base}/${name}.html?channel=${channel}`);
+		await page.waitForFunction((marker) =>
+			document.getElementById('log').textContent.includes(marker),
+		READY[name], { timeout: 30000 });
+		pages[name] = page;
+	}
+});
+
+after(async () => {
+	await browser?.close();
+	await stack?.stop();
+});
+
+async function sendFrom(page, text) {
+	await page.fill('#send input[name=text]', text);
+	await page.click('#send button');
+}
+
+test('each technique page receives a message sent from another page', { timeout: 120000 }, async () => {
+	for (let i = 0; i < PAGES.length; i++) {
+		const sender = PAGES[(i + 1) % PAGES.length];
+		const text = `to ${PAGES[i]} from ${sender}: héllo ✓`;
+		await sendFrom(pages[sender], text);
+		for (const name of PAGES)
+			await waitForText(pages[name], '#messages .text', text);
+	}
+	// Each page showed each message once.
+	for (const name of PAGES) {
+		const shown = await texts(pages[name], '#messages .text');
+		assert.equal(shown.length, new Set(shown).size, `${name} shows a message twice`);
+		assert.equal(shown.length, PAGES.length, `${name}: ${JSON.stringify(shown)}`);
+	}
+});
+
+test('a hostile message renders as text and runs nothing', { timeout: 60000 }, async () => {
+	const payloads = [
+		'<img src=x onerror=alert(1)>',
+		'<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2"><b>bold?</b>',
+	];
+	for (const text of payloads) await sendFrom(pages.ws, text);
+	for (const name of PAGES) {
+		const page = pages[name];
+		for (const text of payloads) await waitForText(page, '#messages .text', text);
+		await page.waitForTimeout(500);   // give an onerror handler the chance it must not use
+		assert.deepEqual(page.rtlabDialogs, [], `${name}: a dialog opened`);
+		assert.equal(await page.evaluate(() => window.__xss), undefined, `${name}: script ran`);
+		assert.equal(await page.locator('#messages img, #messages script, #messages b').count(), 0,
+			`${name}: markup from a message became elements`);
+		assert.deepEqual(page.rtlabErrors, [], `${name}: page errors`);
+	}
+});
+
+test('a refused send is explained in words', { timeout: 60000 }, async () => {
+	const page = pages.poll;
+	await sendFrom(page, 'x'.repeat(5000));   // text over 4096 bytes: 400
+	await page.waitForFunction(() =>
+		document.querySelector('#send .status').textContent.startsWith('Not sent: 400'), null,
+	{ timeout: 20000 });
+	const status = await page.textContent('#send .status');
+	assert.match(status, /malformed|long|4096/i, status);
+});
+
+test('long and multi-byte messages wrap instead of widening the page', { timeout: 60000 }, async () => {
+	const long = `${'ß'.repeat(300)}${'漢字'.repeat(200)}${'a'.repeat(900)}`;
+	await sendFrom(pages.sse, long);
+	for (const name of PAGES) {
+		const page = pages[name];
+		await waitForText(page, '#messages .text', long);
+		const overflow = await page.evaluate(() =>
+			document.documentElement.scrollWidth - document.documentElement.clientWidth);
+		assert.ok(overflow <= 0, `${name}: page is ${overflow}px wider than the window`);
+	}
+});
