@@ -188,6 +188,8 @@ static size_t fail(struct ws_reader *r, struct ws_event *ev, size_t consumed,
 {
 	r->failed = 1;
 	ev->type = WS_EV_ERROR;
+	ev->data = NULL;
+	ev->len = 0;
 	ev->code = code;
 	ev->why = why;
 	return consumed;
@@ -231,8 +233,8 @@ static void control_event(struct ws_reader *r, const struct ws_frame *f,
 	/* §5.5.1: a close body is empty, or a 2-byte code then UTF-8 reason. */
 	ev->type = WS_EV_CLOSE;
 	ev->code = WS_CLOSE_NO_STATUS;
-	if (f->len == 0)
-		return;
+	if (f->len < 2)
+		return;   /* a 1-byte body is refused by the caller */
 	ev->code = f->payload[0] << 8 | f->payload[1];
 	ev->data = f->payload + 2;
 	ev->len = f->len - 2;
