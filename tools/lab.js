@@ -1,0 +1,776 @@
+// lab.js — the config lab: start a private Apache or lighttpd with one
+// configuration variant at a time, measure what a client observes, and write
+// the results table.
+//
+//   make lab                       every experiment, table to docs/lab-results.md
+//   tools/lab.sh 1 3 5             only these experiments (table printed, and
+//                                  written with the subset marked as such)
+//   tools/lab.sh --list            the experiments and their variant files
+//
+// Each variant is a small commented file in apache-conf/lab/ that
+// tools/serve.sh appends to the generated server config (EXTRA_CONF); the
+// runtime knobs of the endpoints (RT_SSE_MAX_AGE, RT_SSE_HEARTBEAT,
+// RT_WS_PING ...) are passed as environment.  docs/config-lab.md explains
+// every experiment; this file only measures.
+//
+// Every figure is measured at run time with real clients (Node's http/http2/
+// net, the `ws` client, wrk); nothing in the table is written by hand.  The
+// verdicts are derived from the figures by the classify* helpers below, with
+// generous bounds: the machine is small and shared.
+//
+// The experiment functions are exported so tests/integration/lab.test.js can
+// run a fast subset and assert the qualitative outcome.
+
+import http from 'node:http';
+import http2 from 'node:http2';
+import net from 'node:net';
+import zlib from 'node:zlib';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { startStack } from '../tests/lib/servers.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const LAB_DIR = path.join(ROOT, 'apache-conf', 'lab');
+
+export const variant = (name) => path.join(LAB_DIR, name);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const sec = (ms) => (ms == null ? '—' : `${(ms / 1000).toFixed(2)} s`);
+const now = () => performance.now();
+
+// ---- stacks -------------------------------------------------------------
+
+// Starts a stack, runs fn(stack), always stops it (by pid, in the harness).
+export async function withStack(opts, fn) {
+	const s = await startStack({ ws: false, ...opts });
+	try {
+		return await fn(s);
+	} finally {
+		await s.stop();
+	}
+}
+
+// Every line of the stack's logs that matches re (the error log is where
+// mod_fcgid, mod_proxy and lighttpd say why they cut a request).
+export function logLines(s, re) {
+	const dir = path.join(s.runDir, 'logs');
+	let out = [];
+	let names = [];
+	try { names = fs.readdirSync(dir); } catch { return out; }
+	for (const n of names) {
+		let text = '';
+		try { text = fs.readFileSync(path.join(dir, n), 'utf8'); } catch { continue; }
+		out = out.concat(text.split('\n').filter((l) => re.test(l)));
+	}
+	return out;
+}
+
+// The part of a log line worth showing in a table: from the module's tag on.
+function logGist(line) {
+	if (!line) return 'none';
+	const m = line.match(/(AH\d+:.*|mod_\w+:.*|\(gw_backend[^)]*\).*|\(mod_\w+[^)]*\).*)$/);
+	return (m ? m[1] : line).replace(/\s+/g, ' ').slice(0, 110);
+}
+
+// ---- clients ------------------------------------------------------------
+
+// POSTs one message (form-encoded) and returns its id.
+export function publish(base, channel, text) {
+	const body = new URLSearchParams({ channel, user: 'lab', text }).toString();
+	return new Promise((resolve, reject) => {
+		const req = http.request(`${base}/cgi-bin/send.fcgi`, {
+			method: 'POST', agent: false,
+			headers: { 'Content-Type': 'application/x-www-form-urlencoded',
+				'Content-Length': Buffer.byteLength(body) },
+		}, (res) => {
+			let data = '';
+			res.setEncoding('utf8');
+			res.on('data', (c) => { data += c; });
+			res.on('end', () => {
+				if (res.statusCode !== 201) return reject(new Error(`send: ${res.statusCode} ${data}`));
+				try { resolve(JSON.parse(data).id); } catch (e) { reject(e); }
+			});
+		});
+		req.on('error', reject);
+		req.setTimeout(15000, () => req.destroy(new Error('send: timeout')));
+		req.end(body);
+	});
+}
+
+export async function seed(base, channel, n) {
+	let id = 0;
+	for (let i = 0; i < n; i++) id = await publish(base, channel, `seed ${i + 1} of ${n}`);
+	return id;
+}
+
+// A plain GET that records status, time to headers and to the end, body.
+export function timedGet(url, { headers = {}, maxMs = 15000, agent = false } = {}) {
+	return new Promise((resolve) => {
+		const t0 = now();
+		const out = { status: 0, headersMs: null, endMs: null, body: '', bytes: 0, error: null, headers: {} };
+		let done = false;
+		const finish = (err) => {
+			if (done) return;
+			done = true;
+			clearTimeout(timer);
+			if (err) out.error = err;
+			out.endMs = now() - t0;
+			req.destroy();
+			resolve(out);
+		};
+		const req = http.get(url, { headers, agent }, (res) => {
+			out.status = res.statusCode;
+			out.headers = res.headers;
+			out.headersMs = now() - t0;
+			res.on('data', (c) => { out.bytes += c.length; out.body += c.toString('utf8'); });
+			res.on('end', () => finish(null));
+			res.on('error', (e) => finish(e.code || e.message));
+			res.on('aborted', () => finish('aborted'));
+		});
+		req.on('error', (e) => finish(e.code || e.message));
+		const timer = setTimeout(() => finish('client timeout'), maxMs);
+	});
+}
+
+// An SSE reader that timestamps what arrives: headers, the first body byte,
+// the first event (a `data:` line), every event id, heartbeats, and how the
+// stream ended ('ended' cleanly, 'reset', or 'client timeout' when we gave up
+// at maxMs).  With gzip, the body is inflated as it comes (mod_deflate
+// flushes with Z_SYNC_FLUSH, so inflated text can arrive before the end).
+export function sseProbe(url, { headers = {}, maxMs = 8000, gzip = false, agent = false,
+	http2session = null, onEvent = null } = {}) {
+	return new Promise((resolve) => {
+		const t0 = now();
+		const out = { status: 0, headersMs: null, firstByteMs: null, firstEventMs: null,
+			endMs: null, end: null, events: [], heartbeats: 0, retry: null,
+			encoding: null, bytes: 0, contentType: null };
+		let buf = '';
+		let done = false;
+		let req = null;
+		const finish = (how) => {
+			if (done) return;
+			done = true;
+			clearTimeout(timer);
+			out.end = how;
+			out.endMs = now() - t0;
+			try { if (req) (req.close ? req.close() : req.destroy()); } catch { /* gone */ }
+			resolve(out);
+		};
+		const onText = (text) => {
+			buf += text;
+			let nl;
+			while ((nl = buf.search(/\r\n|\r|\n/)) >= 0) {
+				const line = buf.slice(0, nl);
+				buf = buf.slice(nl + (buf.startsWith('\r\n', nl) ? 2 : 1));
+				const t = now() - t0;
+				if (line.startsWith('data:')) {
+					if (out.firstEventMs == null) out.firstEventMs = t;
+					let id = null;
+					try { id = JSON.parse(line.slice(5).trim()).id; } catch { /* not ours */ }
+					out.events.push({ id, ms: t });
+					if (onEvent) onEvent(id, t);
+				} else if (line.startsWith(': heartbeat')) {
+					out.heartbeats++;
+				} else if (line.startsWith('retry:')) {
+					out.retry = Number(line.slice(6).trim());
+				}
+			}
+		};
+		const onBody = (stream, raw) => {
+			raw.on('data', (c) => {
+				out.bytes += c.length;
+				if (out.firstByteMs == null) out.firstByteMs = now() - t0;
+			});
+			stream.on('data', (c) => onText(c.toString('utf8')));
+			stream.on('end', () => finish('ended'));
+			stream.on('error', () => finish('reset'));
+			raw.on('aborted', () => finish('reset'));
+			raw.on('error', () => finish('reset'));
+		};
+		const onHeaders = (status, h) => {
+			out.status = status;
+			out.headersMs = now() - t0;
+			out.encoding = h['content-encoding'] || null;
+			out.contentType = h['content-type'] || null;
+		};
+		if (http2session) {
+			const u = new URL(url);
+			req = http2session.request({ ':path': u.pathname + u.search, ...headers });
+			req.on('response', (h) => onHeaders(h[':status'], h));
+			onBody(req, req);
+			req.on('close', () => finish('ended'));
+		} else {
+			req = http.get(url, { headers, agent }, (res) => {
+				onHeaders(res.statusCode, res.headers);
+				const inflate = gzip && out.encoding === 'gzip'
+					? res.pipe(zlib.createGunzip({ finishFlush: zlib.constants.Z_SYNC_FLUSH }))
+					: res;
+				onBody(inflate, res);
+			});
+			req.on('error', () => finish('reset'));
+		}
+		const timer = setTimeout(() => finish('client timeout'), maxMs);
+	});
+}
+
+// Reads one stream and classifies it.  'streamed': the first event came
+// while the stream was still open (well before it ended or was given up);
+// 'buffered': nothing came until the stream ended, then everything at once.
+export function classifyStream(p) {
+	if (p.firstEventMs == null) return p.status && p.status !== 200 ? `HTTP ${p.status}` : 'nothing';
+	if (p.end === 'client timeout' || p.endMs - p.firstEventMs > 1000) return 'streamed';
+	return 'buffered';
+}
+
+const sseUrl = (s, channel, extra = '') =>
+	`${s.base}/cgi-bin/sse.fcgi?channel=${channel}&history=5${extra}`;
+
+// Environment for stream experiments: a known, finite stream length, so a
+// buffered stream shows up as "everything at the end".
+const STREAM_ENV = { RT_SSE_MAX_AGE: '4', RT_SSE_HEARTBEAT: '30' };
+
+// One streaming measurement: seed three messages, read the stream, classify.
+async function measureStream(opts, label, probeOpts = {}) {
+	return withStack({ ...opts, env: { ...STREAM_ENV, ...(opts.env || {}) } }, async (s) => {
+		const ch = `lab${Date.now() % 100000}`;
+		await seed(s.base, ch, 3);
+		const p = await sseProbe(sseUrl(s, ch), { maxMs: 9000, ...probeOpts });
+		return { label, p, kind: classifyStream(p) };
+	});
+}
+
+// ---- the experiments ----------------------------------------------------
+//
+// Each returns rows { exp, variant, measured, figure, verdict, outcome }:
+// `outcome` is the machine-readable verdict the test asserts on.
+
+const row = (exp, variant, measured, figure, verdict, outcome) =>
+	({ exp, variant, measured, figure, verdict, outcome });
+
+// 1. mod_fcgid: FcgidOutputBufferSize default (64 KiB) vs 0.
+export async function exp1() {
+	const rows = [];
+	for (const [file, label] of [['01-fcgid-buffer-default.conf', 'FcgidOutputBufferSize 65536 (default)'],
+		['01-fcgid-buffer-0.conf', 'FcgidOutputBufferSize 0']]) {
+		const r = await measureStream({ server: 'apache', mode: 'fcgid', extraConf: variant(file) }, label);
+		rows.push(row(1, label, 'first event / stream end (max-age 4 s)',
+			`${sec(r.p.firstEventMs)} / ${sec(r.p.endMs)}`,
+			r.kind === 'streamed' ? 'streamed: each event reaches the client at once'
+				: `${r.kind}: events held back until the stream ended`, r.kind));
+	}
+	return rows;
+}
+
+// 2. mod_proxy_fcgi: flushpackets off / on / auto.
+export async function exp2() {
+	const rows = [];
+	for (const mode of ['off', 'on', 'auto']) {
+		const label = `flushpackets=${mode}`;
+		const r = await measureStream({ server: 'apache', mode: 'proxy-fcgi',
+			extraConf: variant(`02-proxy-fcgi-flushpackets-${mode}.conf`) }, label);
+		rows.push(row(2, label, 'first event / stream end (max-age 4 s)',
+			`${sec(r.p.firstEventMs)} / ${sec(r.p.endMs)}`,
+			r.kind === 'streamed' ? 'streamed' : `${r.kind}: small events wait in the core output filter`, r.kind));
+	}
+	return rows;
+}
+
+// 3. lighttpd: server.stream-response-body 0 / 1 / 2.
+export async function exp3() {
+	const rows = [];
+	for (const n of [0, 1, 2]) {
+		const label = `server.stream-response-body = ${n}`;
+		const r = await measureStream({ server: 'lighttpd',
+			extraConf: variant(`03-lighttpd-stream-response-body-${n}.conf`) }, label);
+		rows.push(row(3, label, 'first event / stream end (max-age 4 s)',
+			`${sec(r.p.firstEventMs)} / ${sec(r.p.endMs)}`,
+			r.kind === 'streamed' ? 'streamed' : `${r.kind}: the whole response is collected first`, r.kind));
+	}
+	return rows;
+}
+
+// 4. mod_deflate on text/event-stream, with and without the no-gzip exclusion.
+export async function exp4() {
+	const rows = [];
+	for (const [file, label] of [['04-deflate-sse.conf', 'DEFLATE on text/event-stream'],
+		['04-deflate-sse-no-gzip.conf', 'DEFLATE + no-gzip for sse.fcgi']]) {
+		const r = await measureStream({ server: 'apache', mode: 'fcgid', extraConf: variant(file) }, label,
+			{ headers: { 'Accept-Encoding': 'gzip' }, gzip: true });
+		rows.push(row(4, label, 'Content-Encoding; first event / end',
+			`${r.p.encoding || 'identity'}; ${sec(r.p.firstEventMs)} / ${sec(r.p.endMs)}`,
+			`${r.kind}${r.p.encoding ? ', compressed' : ', uncompressed'}`,
+			`${r.kind}:${r.p.encoding || 'identity'}`));
+	}
+	return rows;
+}
+
+// A long-poll held 6 s in silence, against a server timeout of the variant:
+// the status the client gets, after how long, and the log line that says why.
+async function measureHold(exp, stackOpts, file, label, logRe) {
+	return withStack({ ...stackOpts, extraConf: variant(file) }, async (s) => {
+		const ch = `lab${Date.now() % 100000}`;
+		const last = await seed(s.base, ch, 1);
+		const r = await timedGet(`${s.base}/cgi-bin/longpoll.fcgi?channel=${ch}&since=${last}&timeout=6`,
+			{ maxMs: 20000 });
+		await sleep(300);
+		const log = logLines(s, logRe).pop();
+		const verdict = r.status === 200 ? 'the hold completes: 200, empty list, current last_id'
+			: r.status === 504 ? 'gateway timeout: Apache stops waiting for the backend'
+				: 'cut by the server before the long-poll answered';
+		return row(exp, label, 'status after; error log',
+			`${r.status || r.error} after ${sec(r.endMs)}; ${logGist(log)}`, verdict, r.status || r.error);
+	});
+}
+
+// 5. A long-poll held longer than FcgidIOTimeout.
+export async function exp5() {
+	const fcgid = { server: 'apache', mode: 'fcgid' };
+	return [
+		await measureHold(5, fcgid, '05-fcgid-iotimeout-short.conf', 'FcgidIOTimeout 3 < hold 6 s', /mod_fcgid:.*timeout/i),
+		await measureHold(5, fcgid, '05-fcgid-iotimeout-long.conf', 'FcgidIOTimeout 15 > hold 6 s', /mod_fcgid:.*timeout/i),
+	];
+}
+
+// 6. An endless SSE stream vs FcgidBusyTimeout; RT_SSE_MAX_AGE + reconnect.
+export async function exp6() {
+	const rows = [];
+	const conf = variant('06-fcgid-busytimeout.conf');
+	rows.push(await withStack({ server: 'apache', mode: 'fcgid', extraConf: conf,
+		env: { RT_SSE_MAX_AGE: '3600', RT_SSE_HEARTBEAT: '1' } }, async (s) => {
+		const ch = `lab${Date.now() % 100000}`;
+		await seed(s.base, ch, 1);
+		const p = await sseProbe(sseUrl(s, ch), { maxMs: 25000 });
+		await sleep(300);
+		const log = logLines(s, /busy|timeout|kill|terminat/i).pop();
+		return row(6, 'FcgidBusyTimeout 4, RT_SSE_MAX_AGE 3600', 'stream cut after; how; error log',
+			`${sec(p.endMs)}; ${p.end}; ${logGist(log)}`,
+			p.end === 'client timeout' ? 'not cut within 25 s' : 'the process is killed mid-stream',
+			p.end === 'client timeout' ? 'open' : 'cut');
+	}));
+	rows.push(await withStack({ server: 'apache', mode: 'fcgid', extraConf: conf,
+		env: { RT_SSE_MAX_AGE: '2', RT_SSE_HEARTBEAT: '1' } }, async (s) => {
+		const ch = `lab${Date.now() % 100000}`;
+		const f = await followWithReconnect(s, ch, 10000, 400);
+		return row(6, 'FcgidBusyTimeout 4, RT_SSE_MAX_AGE 2 + reconnect',
+			'published / received / lost / duplicated / reconnects',
+			`${f.published} / ${f.received} / ${f.lost} / ${f.dups} / ${f.connections - 1}`,
+			f.lost === 0 && f.dups === 0 ? 'every message exactly once across clean reconnects'
+				: 'messages lost or duplicated', f.lost === 0 && f.dups === 0 ? 'no loss' : 'loss');
+	}));
+	return rows;
+}
+
+// What a browser's EventSource does: read the stream; when it ends, wait the
+// `retry:` delay and reconnect with Last-Event-ID.  Meanwhile publish a
+// message every everyMs.  Returns the counts.
+export async function followWithReconnect(s, ch, windowMs, everyMs) {
+	const published = [];
+	const seen = new Map();
+	let lastId = await seed(s.base, ch, 1);
+	const t0 = now();
+	let publishing = true;
+	const pub = (async () => {
+		while (publishing) {
+			published.push(await publish(s.base, ch, `live ${published.length + 1}`));
+			await sleep(everyMs);
+		}
+	})();
+	let connections = 0;
+	while (now() - t0 < windowMs) {
+		connections++;
+		const p = await sseProbe(`${s.base}/cgi-bin/sse.fcgi?channel=${ch}`, {
+			headers: { 'Last-Event-ID': String(lastId) }, maxMs: windowMs - (now() - t0) + 500,
+			onEvent: (id) => {
+				if (id == null) return;
+				seen.set(id, (seen.get(id) || 0) + 1);
+				lastId = Math.max(lastId, id);
+			} });
+		if (p.end === 'client timeout') break;
+		await sleep(p.retry ?? 2000);
+	}
+	publishing = false;
+	await pub;
+	// Whatever was published up to the end must come on one more resume.
+	const tail = await sseProbe(`${s.base}/cgi-bin/sse.fcgi?channel=${ch}`, {
+		headers: { 'Last-Event-ID': String(lastId) }, maxMs: 1500,
+		onEvent: (id) => { if (id != null) seen.set(id, (seen.get(id) || 0) + 1); } });
+	void tail;
+	const lost = published.filter((id) => !seen.has(id)).length;
+	const dups = [...seen.values()].filter((n) => n > 1).length;
+	return { published: published.length, received: seen.size, lost, dups, connections };
+}
+
+// 7. FcgidMaxProcessesPerClass 2 with three held SSE streams.
+export async function exp7() {
+	const rows = [];
+	const conf = variant('07-fcgid-max-processes-2.conf');
+	for (const [maxAge, label, wait] of [['3600', 'endless streams (RT_SSE_MAX_AGE 3600)', 100000],
+		['6', 'streams end after RT_SSE_MAX_AGE 6', 20000]]) {
+		rows.push(await withStack({ server: 'apache', mode: 'fcgid', extraConf: conf,
+			env: { RT_SSE_MAX_AGE: maxAge, RT_SSE_HEARTBEAT: '2' } }, async (s) => {
+			const ch = `lab${Date.now() % 100000}`;
+			await seed(s.base, ch, 1);
+			const held = [];
+			for (let i = 0; i < 2; i++) {
+				const opened = deferred();
+				held.push(sseProbe(sseUrl(s, ch), { maxMs: wait + 5000, onEvent: () => opened.resolve() }));
+				await Promise.race([opened.promise, sleep(8000)]);
+			}
+			const third = await sseProbe(sseUrl(s, ch), { maxMs: wait });
+			const log = logLines(s, /apply process slot|can't|busy/i).pop();
+			const got = third.firstEventMs != null ? `stream after ${sec(third.firstEventMs)}`
+				: `${third.status ? `HTTP ${third.status}` : third.end} after ${sec(third.headersMs ?? third.endMs)}`;
+			await Promise.all(held.map((h) => h)).catch(() => {});
+			return row(7, `FcgidMaxProcessesPerClass 2, ${label}`, 'the third client gets; error log',
+				`${got}; ${logGist(log)}`,
+				third.firstEventMs != null ? 'waits in mod_fcgid until a process is free'
+					: 'refused after mod_fcgid gives up waiting for a process slot',
+				third.firstEventMs != null ? 'queued' : `refused:${third.status}`);
+		}));
+	}
+	return rows;
+}
+
+function deferred() {
+	let resolve;
+	const promise = new Promise((r) => { resolve = r; });
+	return { promise, resolve };
+}
+
+// 8. mod_proxy_fcgi timeout= shorter than the long-poll hold.
+export async function exp8() {
+	const proxy = { server: 'apache', mode: 'proxy-fcgi' };
+	const re = /AH01075|AH01068|AH00898|proxy_fcgi:.*(timeout|timed out)/i;
+	return [
+		await measureHold(8, proxy, '08-proxy-fcgi-timeout-short.conf', 'timeout=3 < hold 6 s', re),
+		await measureHold(8, proxy, '08-proxy-fcgi-timeout-long.conf', 'timeout=15 > hold 6 s', re),
+	];
+}
+
+// 9. MPM event vs prefork, MaxRequestWorkers 4: held streams, idle
+//    keep-alive connections, and an ordinary static request beside them.
+export async function exp9() {
+	const rows = [];
+	for (const mpm of ['event', 'prefork']) {
+		for (const [streams, idle] of [[2, 2], [4, 0]]) {
+			rows.push(await withStack({ server: 'apache', mode: 'fcgid', mpm, extraConf: variant('09-mpm-small.conf'),
+				env: { RT_SSE_MAX_AGE: '6', RT_SSE_HEARTBEAT: '2' } }, async (s) => {
+				const ch = `lab${Date.now() % 100000}`;
+				await seed(s.base, ch, 1);
+				const held = [];
+				for (let i = 0; i < streams; i++) {
+					const opened = deferred();
+					held.push(sseProbe(sseUrl(s, ch), { maxMs: 12000, onEvent: () => opened.resolve() }));
+					await Promise.race([opened.promise, sleep(5000)]);
+				}
+				const sockets = [];
+				for (let i = 0; i < idle; i++) sockets.push(await keepAliveIdle(s.base));
+				const r = await timedGet(`${s.base}/`, { maxMs: 15000 });
+				for (const k of sockets) k.destroy();
+				await Promise.all(held);
+				return row(9, `${mpm}, MaxRequestWorkers 4: ${streams} SSE + ${idle} idle keep-alive`,
+					'static GET / answered after', `${sec(r.headersMs)} (HTTP ${r.status || r.error})`,
+					r.headersMs != null && r.headersMs < 1000 ? 'served at once'
+						: 'waited for a free worker', r.headersMs != null && r.headersMs < 1000 ? 'fast' : 'waited');
+			}));
+		}
+	}
+	return rows;
+}
+
+// A browser-like idle keep-alive connection: one request answered, then the
+// socket stays open doing nothing.
+function keepAliveIdle(base) {
+	const u = new URL(base);
+	return new Promise((resolve) => {
+		const sock = net.connect(Number(u.port), u.hostname, () => {
+			sock.write(`GET / HTTP/1.1\r\nHost: ${u.host}\r\nConnection: keep-alive\r\n\r\n`);
+		});
+		let got = '';
+		const t = setTimeout(() => resolve(sock), 3000);
+		sock.on('data', (c) => {
+			got += c.toString('latin1');
+			if (/\r\n\r\n/.test(got)) { clearTimeout(t); resolve(sock); }
+		});
+		sock.on('error', () => { clearTimeout(t); resolve(sock); });
+	});
+}
+
+// 10. Requests/s of the same poll endpoint under mod_cgi, mod_fcgid, mod_proxy_fcgi.
+export async function exp10() {
+	const rows = [];
+	for (const mode of ['cgi', 'fcgid', 'proxy-fcgi']) {
+		rows.push(await withStack({ server: 'apache', mode }, async (s) => {
+			const ch = `lab${Date.now() % 100000}`;
+			await seed(s.base, ch, 10);
+			const url = `${s.base}/cgi-bin/poll.fcgi?channel=${ch}&limit=10`;
+			await timedGet(url); // warm up: spawn the first process
+			const out = execFileSync('wrk', ['-t1', '-c4', '-d4s', '--latency', url],
+				{ encoding: 'utf8', timeout: 30000 });
+			const rps = Number((out.match(/Requests\/sec:\s+([\d.]+)/) || [])[1] || 0);
+			const p50 = (out.match(/50%\s+(\S+)/) || [])[1] || '—';
+			const non2xx = Number((out.match(/Non-2xx or 3xx responses:\s+(\d+)/) || [])[1] || 0);
+			return row(10, `MODE=${mode}`, 'poll requests/s (wrk -c4 4 s); p50; non-2xx',
+				`${rps.toFixed(0)} req/s; ${p50}; ${non2xx}`,
+				mode === 'cgi' ? 'a new process per request (fork+exec+open the db)'
+					: 'a persistent process serves request after request', rps);
+		}));
+	}
+	const cgi = rows[0].outcome;
+	for (const r of rows.slice(1)) r.verdict += cgi > 0 ? ` — ${(r.outcome / cgi).toFixed(1)}× mod_cgi` : '';
+	return rows;
+}
+
+// 11. An idle WebSocket through mod_proxy_wstunnel vs mod_proxy_http
+//     upgrade=websocket with Timeout 3; helper pings off vs every 1 s.
+export async function exp11() {
+	const rows = [];
+	const { default: WebSocket } = await import(pathToFileURL(path.join(ROOT, 'tests/node_modules/ws/wrapper.mjs')).href);
+	for (const [file, urlPath, label] of [
+		['11-ws-wstunnel-timeout.conf', '/lab/wstunnel', 'mod_proxy_wstunnel'],
+		['11-ws-proxy-http-upgrade-timeout.conf', '/lab/upgrade', 'mod_proxy_http upgrade=websocket']]) {
+		for (const [ping, pingLabel] of [['3600', 'helper pings off'], ['1', 'helper pings every 1 s']]) {
+			rows.push(await withStack({ server: 'apache', mode: 'fcgid', ws: true, extraConf: variant(file),
+				env: { RT_WS_PING: ping } }, async (s) => {
+				const url = `${s.base.replace(/^http/, 'ws')}${urlPath}?channel=lab&history=0`;
+				const r = await idleWebSocket(WebSocket, url, 9000);
+				return row(11, `${label}, Timeout 3, ${pingLabel}`, 'idle tunnel closed after',
+					r.closedMs == null ? `open at ${sec(r.heldMs)} (${r.pings} pings)` : `${sec(r.closedMs)} (code ${r.code}, ${r.pings} pings)`,
+					r.closedMs == null ? 'kept open: each ping is traffic that resets the idle timer'
+						: 'cut by the proxy\'s idle timeout', r.closedMs == null ? 'open' : 'cut');
+			}));
+		}
+	}
+	return rows;
+}
+
+function idleWebSocket(WebSocket, url, holdMs) {
+	return new Promise((resolve) => {
+		const t0 = now();
+		let pings = 0;
+		let opened = false;
+		const ws = new WebSocket(url);
+		const t = setTimeout(() => { ws.terminate(); resolve({ closedMs: null, heldMs: now() - t0, pings }); }, holdMs);
+		ws.on('open', () => { opened = true; });
+		ws.on('ping', () => { pings++; });
+		ws.on('close', (code) => { clearTimeout(t); resolve({ closedMs: now() - t0, code: opened ? code : 'no handshake', pings }); });
+		ws.on('error', () => {});
+	});
+}
+
+// 12. A vanished SSE client: how long its server process stays busy.
+export async function exp12() {
+	const rows = [];
+	const stacks = [['apache', 'fcgid', 'Apache mod_fcgid'], ['apache', 'proxy-fcgi', 'Apache mod_proxy_fcgi'],
+		['lighttpd', undefined, 'lighttpd']];
+	for (const [server, mode, label] of stacks) {
+		for (const [hb, hbLabel] of [['1', 'heartbeat 1 s'], ['30', 'heartbeat 30 s']]) {
+			rows.push(await withStack({ server, mode, env: { RT_SSE_HEARTBEAT: hb, RT_SSE_MAX_AGE: '3600' } }, async (s) => {
+				const ch = `lab${Date.now() % 100000}`;
+				await seed(s.base, ch, 1);
+				const before = new Set(busySsePids(s));
+				const req = http.get(sseUrl(s, ch), { agent: false });
+				await new Promise((r) => { req.on('response', (res) => { res.once('data', r); }); setTimeout(r, 5000); });
+				await sleep(500);
+				const mine = busySsePids(s).filter((p) => !before.has(p));
+				const t0 = now();
+				req.destroy();     // the client vanishes (its socket is closed)
+				let freedMs = null;
+				while (now() - t0 < 8000) {
+					const busy = new Set(busySsePids(s));
+					if (mine.length && mine.every((p) => !busy.has(p))) { freedMs = now() - t0; break; }
+					await sleep(100);
+				}
+				return row(12, `${label}, ${hbLabel}`, 'server process busy after the client left',
+					mine.length === 0 ? 'serving process not found' : freedMs == null ? '> 8 s (still busy)' : sec(freedMs),
+					mine.length === 0 ? 'could not observe' : freedMs == null
+						? 'nothing is written, so nobody notices the client is gone'
+						: 'the next write fails and the loop ends', freedMs == null ? 'busy' : 'freed');
+			}));
+		}
+	}
+	return rows;
+}
+
+// The sse.fcgi processes of this stack that are in a request: a FastCGI
+// process between requests blocks in accept(2) (libfcgi's FCGX_Accept), so
+// any other system call in /proc/PID/syscall means it is serving someone.
+const SYS_ACCEPT = new Set(['43', '288']); // x86_64 accept, accept4
+export function busySsePids(s) {
+	const out = [];
+	for (const pid of s.serverPids()) {
+		let cmd = '';
+		let sys = '';
+		try {
+			cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+			sys = fs.readFileSync(`/proc/${pid}/syscall`, 'utf8').split(' ')[0].trim();
+		} catch { continue; }
+		if (!cmd.includes('sse.fcgi')) continue;
+		if (!SYS_ACCEPT.has(sys)) out.push(pid);
+	}
+	return out;
+}
+
+// 13. HTTP/2 (h2c): many SSE streams over one connection vs a browser's six
+//     HTTP/1.1 connections per host.
+export async function exp13() {
+	return withStack({ server: 'apache', mode: 'fcgid', mpm: 'event', extraConf: variant('13-http2-h2c.conf'),
+		env: { RT_SSE_MAX_AGE: '6', RT_SSE_HEARTBEAT: '30' } }, async (s) => {
+		const ch = `lab${Date.now() % 100000}`;
+		await seed(s.base, ch, 1);
+		const N = 8;
+		const within = (ps) => ps.filter((p) => p.firstEventMs != null && p.firstEventMs < 3000).length;
+		// HTTP/1.1 with six connections per host, as browsers do.
+		const agent = new http.Agent({ keepAlive: true, maxSockets: 6 });
+		const h1 = await Promise.all(Array.from({ length: N }, () =>
+			sseProbe(sseUrl(s, ch), { agent, maxMs: 9000 })));
+		agent.destroy();
+		// HTTP/2 cleartext with prior knowledge: one connection, N streams.
+		const session = http2.connect(s.base);
+		session.on('error', () => {});
+		const h2 = await Promise.all(Array.from({ length: N }, () =>
+			sseProbe(sseUrl(s, ch), { http2session: session, maxMs: 9000 })));
+		session.close();
+		const last = (ps) => Math.max(...ps.map((p) => p.firstEventMs ?? Infinity));
+		return [
+			row(13, `HTTP/1.1, 6 connections per host, ${N} streams`, 'streams live within 3 s; slowest first event',
+				`${within(h1)}/${N}; ${sec(last(h1))}`, within(h1) < N ? 'the 7th and 8th wait for a connection to free'
+					: 'all live', `${within(h1)}/${N}`),
+			row(13, `HTTP/2 h2c, 1 connection, ${N} streams`, 'streams live within 3 s; slowest first event',
+				`${within(h2)}/${N}; ${sec(last(h2))}`, within(h2) === N ? 'all multiplexed on one connection'
+					: 'some streams waited', `${within(h2)}/${N}`),
+		];
+	});
+}
+
+// 14. Polling with and without ETag / If-None-Match.
+export async function exp14() {
+	return withStack({ server: 'apache', mode: 'fcgid' }, async (s) => {
+		const ch = `lab${Date.now() % 100000}`;
+		await seed(s.base, ch, 20);
+		const url = `${s.base}/cgi-bin/poll.fcgi?channel=${ch}`;
+		const N = 20;
+		const run = async (revalidate) => {
+			let etag = null;
+			let bytes = 0;
+			const codes = {};
+			for (let i = 0; i < N; i++) {
+				const r = await timedGet(url, { headers: revalidate && etag ? { 'If-None-Match': etag } : {} });
+				etag = r.headers.etag || etag;
+				bytes += r.bytes;
+				codes[r.status] = (codes[r.status] || 0) + 1;
+			}
+			return { bytes, codes };
+		};
+		const plain = await run(false);
+		const cond = await run(true);
+		const fmt = (c) => Object.entries(c).map(([k, v]) => `${v}×${k}`).join(' ');
+		return [
+			row(14, `${N} polls, no If-None-Match`, 'statuses; body bytes', `${fmt(plain.codes)}; ${plain.bytes} B`,
+				'the whole list every time', plain.bytes),
+			row(14, `${N} polls, If-None-Match: <ETag>`, 'statuses; body bytes', `${fmt(cond.codes)}; ${cond.bytes} B`,
+				(cond.codes[304] || 0) > 0 ? 'unchanged answers are 304 with no body' : 'no 304 seen', cond.bytes),
+		];
+	});
+}
+
+export const EXPERIMENTS = [
+	{ id: 1, title: 'SSE under mod_fcgid: FcgidOutputBufferSize', run: exp1 },
+	{ id: 2, title: 'SSE under mod_proxy_fcgi: flushpackets', run: exp2 },
+	{ id: 3, title: 'SSE under lighttpd: server.stream-response-body', run: exp3 },
+	{ id: 4, title: 'SSE and mod_deflate', run: exp4 },
+	{ id: 5, title: 'Long-poll vs FcgidIOTimeout', run: exp5 },
+	{ id: 6, title: 'Endless SSE vs FcgidBusyTimeout; RT_SSE_MAX_AGE + reconnect', run: exp6 },
+	{ id: 7, title: 'FcgidMaxProcessesPerClass 2, three SSE clients', run: exp7 },
+	{ id: 8, title: 'mod_proxy_fcgi timeout= vs long-poll hold', run: exp8 },
+	{ id: 9, title: 'MPM event vs prefork with held streams', run: exp9 },
+	{ id: 10, title: 'Per-request cost: mod_cgi vs mod_fcgid vs mod_proxy_fcgi', run: exp10 },
+	{ id: 11, title: 'Idle WebSocket through the proxy: Timeout and pings', run: exp11 },
+	{ id: 12, title: 'Vanished SSE client: process held', run: exp12 },
+	{ id: 13, title: 'HTTP/2 (h2c) vs six HTTP/1.1 connections', run: exp13 },
+	{ id: 14, title: 'Polling with and without ETag/304', run: exp14 },
+];
+
+// ---- the table ----------------------------------------------------------
+
+function versions() {
+	const first = (cmd, args) => {
+		try { return execFileSync(cmd, args, { encoding: 'utf8' }).split('\n')[0].trim(); } catch { return `${cmd}: not found`; }
+	};
+	return [
+		first('apache2', ['-v']).replace(/^Server version:\s*/, ''),
+		first('lighttpd', ['-v']),
+		`node ${process.version}`,
+		first('wrk', ['--version']).split(' [')[0],
+		`Linux ${first('uname', ['-r'])}, ${first('nproc', [])} cores, load ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
+	];
+}
+
+const cell = (v) => String(v).replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+export function renderTable(rows) {
+	const lines = ['| # | variant | measured | figure | verdict |', '| --- | --- | --- | --- | --- |'];
+	for (const r of rows) lines.push(`| ${r.exp} | ${cell(r.variant)} | ${cell(r.measured)} | ${cell(r.figure)} | ${cell(r.verdict)} |`);
+	return lines.join('\n');
+}
+
+function renderResults(rows, ran, seconds, vers) {
+	const all = ran.length === EXPERIMENTS.length;
+	return `# Config lab — measured results
+
+Written by \`make lab\` (\`tools/lab.sh\`) on ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}; every figure
+below was measured in that run by real clients against a private server started
+for it. Do not edit by hand: run \`make lab\` again. What each experiment asks,
+and why the servers behave this way, is in [config-lab.md](config-lab.md).
+
+${all ? 'All experiments' : `Experiments ${ran.join(', ')} only (a partial run)`}, ${seconds.toFixed(0)} s in all.
+
+${vers.map((v) => `- ${v}`).join('\n')}
+
+${renderTable(rows)}
+`;
+}
+
+async function main(argv) {
+	if (argv.includes('--list')) {
+		for (const e of EXPERIMENTS) console.log(`${String(e.id).padStart(2)}  ${e.title}`);
+		const files = fs.readdirSync(LAB_DIR).sort();
+		console.log(`\nvariant files in apache-conf/lab/: ${files.join(' ')}`);
+		return 0;
+	}
+	const want = argv.filter((a) => /^\d+$/.test(a)).map(Number);
+	const chosen = want.length ? EXPERIMENTS.filter((e) => want.includes(e.id)) : EXPERIMENTS;
+	const t0 = now();
+	const rows = [];
+	let failed = 0;
+	for (const e of chosen) {
+		const te = now();
+		process.stdout.write(`lab: ${String(e.id).padStart(2)} ${e.title} ... `);
+		try {
+			const got = await e.run();
+			rows.push(...got);
+			console.log(`${((now() - te) / 1000).toFixed(0)} s`);
+			for (const r of got) console.log(`      ${r.variant}: ${r.figure} — ${r.verdict}`);
+		} catch (err) {
+			failed++;
+			console.log('ERROR');
+			console.log(`      ${err.stack || err}`);
+			rows.push(row(e.id, e.title, 'the experiment itself', 'error', `did not run: ${String(err.message || err).split('\n')[0]}`, 'error'));
+		}
+	}
+	const seconds = (now() - t0) / 1000;
+	console.log(`\n${renderTable(rows)}\n`);
+	if (!argv.includes('--no-write')) {
+		const file = path.join(ROOT, 'docs', 'lab-results.md');
+		fs.writeFileSync(file, renderResults(rows, chosen.map((e) => e.id), seconds, versions()));
+		console.log(`lab: wrote ${path.relative(ROOT, file)} (${seconds.toFixed(0)} s)`);
+	}
+	return failed ? 1 : 0;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+	main(process.argv.slice(2)).then((code) => { process.exitCode = code; },
+		(err) => { console.error(err); process.exitCode = 1; });
+}
