@@ -17,7 +17,7 @@
  *   HTTP/1.1 101 Switching Protocols
  *   Upgrade: websocket
  *   Connection: Upgrade
- *   Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYxzzhZRbK+xOo=
+ *   Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
  *
  * From then on the same TCP connection carries frames (ws_frame.h).
  *
