@@ -118,6 +118,22 @@ test('WebSocket and SSE both blocked: ends on long polling, then back to WebSock
 	await page.close();
 });
 
+test('frames that arrive twice (a repeating proxy) are shown once', { timeout: 120000 }, async () => {
+	const channel = uniqueChannel('fb-dup');
+	const page = await openClient(channel, (p) => p.routeWebSocket('**/ws?*', (ws) => {
+		const server = ws.connectToServer();
+		server.onMessage((frame) => { ws.send(frame); ws.send(frame); });
+	}));
+	await waitOpenOn(page, 'ws');
+	const sent = await sendSome(channel, 6, 'twice');
+	await waitReceived(page, sent);
+	await page.waitForTimeout(500);
+	assert.deepEqual(await received(page), sent, 'every message exactly once, in order');
+	const dropped = await page.evaluate(() => window.rtlab.client.stats.duplicatesDropped);
+	assert.equal(dropped, sent.length, 'each repeated frame was dropped');
+	await page.close();
+});
+
 // The helper's process, among the stack's, by its name in /proc.
 async function helperPid() {
 	for (const pid of stack.serverPids()) {
