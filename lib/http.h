@@ -2,14 +2,18 @@
  * http.h — the HTTP side shared by the FastCGI endpoints (and, for the pure
  * functions, by the WebSocket helper's handshake).
  *
- * Two halves:
- *  - pure functions on strings (query/form decoding, the checked number
- *    parser, the Origin rule): no I/O, unit-tested in tests/unit/check_http.c;
- *  - functions on a struct http_req, which wraps one FastCGI request
- *    (fcgiapp.h FCGX_*): bounded body reading, JSON and error answers.
+ * Three parts, all unit-tested in tests/unit/check_http.c:
+ *  - pure functions on strings: query/form decoding, the checked number
+ *    parser, the Origin rule, Content-Type matching, ETags, and the read
+ *    cursor (channel/since/limit/history) every reading endpoint shares;
+ *  - the poll answer ({"messages":[...],"last_id":N}), read from the store,
+ *    shared by poll and long-poll;
+ *  - functions on a struct http_req, which wraps one FastCGI (or CGI)
+ *    request: the accept loop, bounded body reading, JSON and error answers,
+ *    the store's 503s, the one-line log.
  *
  * Ownership: every const char * in struct http_req is borrowed from libfcgi
- * and valid until the next FCGX_Accept().
+ * (or the process environment) and valid until the next http_accept().
  */
 #ifndef RTLAB_HTTP_H
 #define RTLAB_HTTP_H
@@ -64,10 +68,10 @@ int http_content_type_is(const char *content_type, const char *type);
 
 /*
  * ETags for poll's conditional GET (RFC 9110 §8.8.3, §13.1.2).
- * http_etag_make() writes a strong tag, "<id>-<16 hex digits>" with its quotes
- * (NUL-terminated), into buf of HTTP_ETAG_MAX bytes: id is the
- * answer's last_id (for a reader's eye), the hex digits an FNV-1a 64 hash of
- * the whole body, so the tag changes whenever the body does.
+ * http_etag_make() writes a strong tag, "<id>-<16 hex digits>" with its
+ * quotes (NUL-terminated), into buf of HTTP_ETAG_MAX bytes: id is the
+ * answer's last_id (for a reader's eye), the hex digits an FNV-1a 64 hash
+ * of the whole body, so the tag changes whenever the body does.
  * http_etag_match() applies If-None-Match's weak comparison: 1 if the header
  * is "*" or lists etag (with or without W/), else 0 (NULL header: 0).
  */

@@ -38,11 +38,9 @@ const char *msg_check_channel(const char *s, size_t len)
 }
 
 /* Valid UTF-8 with no NUL byte (the store takes C strings). */
-static const char *check_utf8_text(const char *s, size_t len, const char *bad)
+static int is_c_utf8(const char *s, size_t len)
 {
-	if (memchr(s, '\0', len) != NULL || !utf8_valid(s, len))
-		return bad;
-	return NULL;
+	return memchr(s, '\0', len) == NULL && utf8_valid(s, len);
 }
 
 const char *msg_check_user(const char *s, size_t len)
@@ -51,7 +49,7 @@ const char *msg_check_user(const char *s, size_t len)
 		return "user is empty";
 	if (len > USER_BYTES_MAX)
 		return "user is longer than 32 characters";
-	if (check_utf8_text(s, len, "") != NULL)
+	if (!is_c_utf8(s, len))
 		return "user is not valid UTF-8 (or holds a NUL character)";
 	if (utf8_count(s, len) > STORE_USER_MAX)
 		return "user is longer than 32 characters";
@@ -64,8 +62,9 @@ const char *msg_check_text(const char *s, size_t len)
 		return "text is empty";
 	if (len > STORE_TEXT_MAX)
 		return "text is longer than 4096 bytes";
-	return check_utf8_text(s, len,
-	                       "text is not valid UTF-8 (or holds a NUL character)");
+	if (!is_c_utf8(s, len))
+		return "text is not valid UTF-8 (or holds a NUL character)";
+	return NULL;
 }
 
 /* ---- reading a JSON body ------------------------------------------------ */
@@ -172,7 +171,7 @@ const char *msg_json_parse(struct msg_json *mj, const char *body, size_t len,
 		return "body is too large";
 	/* RFC 8259 §8.1: JSON text is UTF-8.  A raw NUL would also end the text
 	 * early for SQLite's JSON functions. */
-	if (memchr(body, '\0', len) != NULL || !utf8_valid(body, len))
+	if (!is_c_utf8(body, len))
 		return "body is not valid UTF-8 (or holds a NUL byte)";
 
 	sqlite3_bind_text(mj->kind, 1, body, (int)len, SQLITE_STATIC);
