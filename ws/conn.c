@@ -191,7 +191,8 @@ void conn_close_with(struct conn *c, int code, const char *why)
 	if (c->state == CONN_CLOSING || c->state == CONN_LINGER)
 		return;
 	wsd_log(c, "close %d %s", code, why);
-	queue_drop(c, 1);
+	if (c->out_bytes > wsd.queue_max)
+		queue_drop(c, 1);   /* too slow: the close frame goes next */
 	if (c->state == CONN_OPEN) {
 		wsd.nopen--;
 		hub_unsubscribe(c);
