@@ -70,6 +70,37 @@ export function setupSendBox(form, channel, send) {
 	});
 }
 
+/*
+ * The common start of a technique page: reads the channel, and fills
+ * <main id="chat"> with the message list (#messages), the log (#log, headed
+ * logTitle) and the send box (#send; user is the default name, send as in
+ * setupSendBox).
+ */
+export function setupPage({ logTitle = 'Log', user = 'anon', send } = {}) {
+	const channel = pageChannel();
+	keepChannelInLinks(channel);
+	const list = element('ul', { id: 'messages', className: 'messages' });
+	const logPane = element('div', { id: 'log', className: 'log' });
+	const form = element('form', { id: 'send', className: 'send' },
+		element('input', { name: 'user', placeholder: 'name', maxLength: 32, value: user }),
+		element('input', { name: 'text', placeholder: 'message', required: true }),
+		element('button', {}, 'Send'),
+		element('span', { className: 'status' }));
+	document.getElementById('chat').append(
+		element('div', { className: 'columns' },
+			element('section', {}, element('h2', {}, 'Messages'), list),
+			element('section', {}, element('h2', {}, logTitle), logPane)),
+		form);
+	setupSendBox(form, channel, send);
+	return { channel, list, log: makeLog(logPane) };
+}
+
+function element(tag, properties, ...children) {
+	const e = Object.assign(document.createElement(tag), properties);
+	e.append(...children);
+	return e;
+}
+
 /* ?channel= carried over to the links between pages. */
 export function keepChannelInLinks(channel) {
 	for (const a of document.querySelectorAll('nav a')) {

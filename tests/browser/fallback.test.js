@@ -55,6 +55,22 @@ async function waitReceived(page, ids, timeout = 30000) {
 }
 
 const received = (page) => page.evaluate(() => window.rtlab.received);
+
+// Starts the helper while messages keep coming: the client must move up to
+// WebSocket and receive them all.  Appends their ids to sent.
+async function helperReturns(page, channel, sent) {
+	const during = sendSome(channel, 10, 'during the switch', 150);
+	await stack.startHelper();
+	await waitOpenOn(page, 'ws');
+	sent.push(...await during);
+	sent.push(...await sendSome(channel, 3, 'on ws'));
+	await waitReceived(page, sent);
+}
+
+async function assertExactlyOnce(page, sent) {
+	await page.waitForTimeout(500);   // a late duplicate would show up now
+	assert.deepEqual(await received(page), sent, 'every message exactly once, in order');
+}
 const transportsUsed = (page) => page.evaluate(() =>
 	[...new Set(window.rtlab.states.filter((s) => s.state === 'open').map((s) => s.transport))]);
 
@@ -67,26 +83,15 @@ test('helper stopped: ends on SSE; helper back: upgrades to WebSocket, nothing l
 	const sent = await sendSome(channel, 5, 'while on sse');
 	await waitReceived(page, sent);
 
-	// Messages keep coming while the helper starts and the client switches up.
-	const during = sendSome(channel, 15, 'during the switch', 150);
-	await stack.startHelper();
-	await waitOpenOn(page, 'ws');
-	sent.push(...await during);
-	sent.push(...await sendSome(channel, 5, 'on ws'));
-	await waitReceived(page, sent);
+	await helperReturns(page, channel, sent);
 
 	// The helper goes away under an open WebSocket (close 1001) and comes back.
 	const gone = sendSome(channel, 10, 'helper restarting', 150);
 	await stack.stopHelper();
 	await waitOpenOn(page, 'sse');
 	sent.push(...await gone);
-	await stack.startHelper();
-	await waitOpenOn(page, 'ws');
-	sent.push(...await sendSome(channel, 5, 'back on ws'));
-	await waitReceived(page, sent);
-
-	await page.waitForTimeout(500);   // a late duplicate would show up now
-	assert.deepEqual(await received(page), sent, 'every message exactly once, in order');
+	await helperReturns(page, channel, sent);
+	await assertExactlyOnce(page, sent);
 	assert.deepEqual(page.rtlabErrors, []);
 	await page.close();
 });
@@ -107,14 +112,8 @@ test('WebSocket and SSE both blocked: ends on long polling, then back to WebSock
 	assert.deepEqual(await transportsUsed(page), ['longpoll']);
 
 	await page.unroute('**/cgi-bin/sse.fcgi*');
-	const during = sendSome(channel, 10, 'during the switch', 150);
-	await stack.startHelper();
-	await waitOpenOn(page, 'ws');
-	sent.push(...await during);
-	sent.push(...await sendSome(channel, 3, 'on ws'));
-	await waitReceived(page, sent);
-	await page.waitForTimeout(500);
-	assert.deepEqual(await received(page), sent, 'every message exactly once, in order');
+	await helperReturns(page, channel, sent);
+	await assertExactlyOnce(page, sent);
 	await page.close();
 });
 
@@ -127,8 +126,7 @@ test('frames that arrive twice (a repeating proxy) are shown once', { timeout: 1
 	await waitOpenOn(page, 'ws');
 	const sent = await sendSome(channel, 6, 'twice');
 	await waitReceived(page, sent);
-	await page.waitForTimeout(500);
-	assert.deepEqual(await received(page), sent, 'every message exactly once, in order');
+	await assertExactlyOnce(page, sent);
 	const dropped = await page.evaluate(() => window.rtlab.client.stats.duplicatesDropped);
 	assert.equal(dropped, sent.length, 'each repeated frame was dropped');
 	await page.close();
@@ -165,7 +163,6 @@ test('a silent WebSocket (frozen helper) is detected and the client moves on',
 	await waitOpenOn(page, 'ws', 60000);
 	sent.push(...await sendSome(channel, 2, 'thawed'));
 	await waitReceived(page, sent);
-	await page.waitForTimeout(500);
-	assert.deepEqual(await received(page), sent, 'every message exactly once, in order');
+	await assertExactlyOnce(page, sent);
 	await page.close();
 });
