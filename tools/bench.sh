@@ -1,0 +1,385 @@
+#!/bin/bash
+# bench.sh — `make bench`: the classic comparison of polling, long polling,
+# SSE and WebSockets, measured on this machine by tools/loadgen.
+#
+#   1. the comparison table: every technique at one scenario (200 clients,
+#      5 messages/s, 20 s; polling every 1 s and every 5 s; WebSocket through
+#      the web server and straight to the helper)
+#   2. the scaling sweep: 10 → 100 → 1,000 → 10,000 clients, as far as each
+#      technique can go, and how latency, requests, bytes, CPU and RSS grow
+#   3. connection scale: 10,000 WebSockets and one message to all of them;
+#      long-poll and SSE against the shipped process limits (mod_fcgid runs
+#      one process per held client: where does that stop?)
+#
+# Every run gets a fresh private server (tools/serve.sh start … stop), so no
+# run inherits another's processes.  Results: bench-results/ (CSV per part,
+# sweep.svg, machine.txt, report.txt).  How to read them: docs/benchmark.md.
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+usage() {
+	cat <<'EOF'
+usage: tools/bench.sh [options]            (`make bench` runs it with none)
+  -c, --clients N        clients in the comparison table        (BENCH_CLIENTS, 200)
+  -r, --rate R           messages per second                    (BENCH_RATE, 5)
+  -d, --duration S       seconds of publishing per table run    (BENCH_DURATION, 20)
+  -t, --technique LIST   poll,longpoll,sse,ws                   (BENCH_TECHNIQUES, all)
+  -i, --intervals LIST   poll intervals in ms                   (BENCH_POLL_INTERVALS, 1000,5000)
+      --server S         apache | lighttpd                      (SERVER, apache)
+      --mode M           fcgid | proxy-fcgi | cgi (apache)      (MODE, fcgid)
+      --sweep LIST       clients per sweep step                 (BENCH_SWEEP, 10,100,1000,10000)
+      --sweep-duration S seconds of publishing per sweep step   (BENCH_SWEEP_DURATION, 8)
+      --held-max N       most long-poll/SSE clients in the sweep (BENCH_HELD_MAX, 400)
+      --poll-max N       most polling clients in the sweep      (BENCH_POLL_MAX, 1000)
+      --scale-ws N       WebSockets in the connection-scale run (BENCH_SCALE_WS, 10000)
+      --scale-held N     long-poll/SSE clients against the shipped limits (BENCH_SCALE_HELD, 100)
+      --compare S[:M]    run the table on a second server too, side by side
+                         (e.g. lighttpd, or apache:proxy-fcgi)
+      --target LABEL=URL[,WSURL]  run the table against another push server that
+                         is already running (same URL layout as rtlab, see
+                         tools/loadgen --help for templates); no server CPU/RSS
+      --no-sweep, --no-scale   skip those parts
+      --quick            a one-minute smoke run (20 clients, 4 s, small sweep)
+      --out DIR          results directory                       (BENCH_OUT, bench-results)
+  -h, --help
+EOF
+}
+
+CLIENTS=${BENCH_CLIENTS:-200}
+RATE=${BENCH_RATE:-5}
+DURATION=${BENCH_DURATION:-20}
+TECHS=${BENCH_TECHNIQUES:-poll,longpoll,sse,ws}
+INTERVALS=${BENCH_POLL_INTERVALS:-1000,5000}
+SERVER=${SERVER:-apache}
+MODE=${MODE:-fcgid}
+SWEEP=${BENCH_SWEEP:-10,100,1000,10000}
+SWEEP_DURATION=${BENCH_SWEEP_DURATION:-8}
+HELD_MAX=${BENCH_HELD_MAX:-400}
+POLL_MAX=${BENCH_POLL_MAX:-1000}
+SCALE_WS=${BENCH_SCALE_WS:-10000}
+SCALE_HELD=${BENCH_SCALE_HELD:-100}
+OUT=${BENCH_OUT:-bench-results}
+COMPARE=()
+TARGETS=()
+DO_SWEEP=1
+DO_SCALE=1
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	-c|--clients) CLIENTS=$2; shift ;;
+	-r|--rate) RATE=$2; shift ;;
+	-d|--duration) DURATION=$2; shift ;;
+	-t|--technique) TECHS=$2; shift ;;
+	-i|--intervals) INTERVALS=$2; shift ;;
+	--server) SERVER=$2; shift ;;
+	--mode) MODE=$2; shift ;;
+	--sweep) SWEEP=$2; shift ;;
+	--sweep-duration) SWEEP_DURATION=$2; shift ;;
+	--held-max) HELD_MAX=$2; shift ;;
+	--poll-max) POLL_MAX=$2; shift ;;
+	--scale-ws) SCALE_WS=$2; shift ;;
+	--scale-held) SCALE_HELD=$2; shift ;;
+	--compare) COMPARE+=("$2"); shift ;;
+	--target) TARGETS+=("$2"); shift ;;
+	--no-sweep) DO_SWEEP=0 ;;
+	--no-scale) DO_SCALE=0 ;;
+	--quick) CLIENTS=20; DURATION=4; SWEEP=10,100; SWEEP_DURATION=3
+	         HELD_MAX=100; SCALE_WS=1000; SCALE_HELD=60; INTERVALS=500 ;;
+	--out) OUT=$2; shift ;;
+	-h|--help) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+	shift
+done
+TECHS=${TECHS//,/ }
+INTERVALS=${INTERVALS//,/ }
+SWEEP=${SWEEP//,/ }
+
+LOADGEN=$ROOT/tools/loadgen
+[ -x "$LOADGEN" ] || { echo "bench: build first (make)" >&2; exit 1; }
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+REPORT=$OUT/report.txt
+: >"$REPORT"
+say() { echo "$@" | tee -a "$REPORT"; }
+
+# ---- the machine -------------------------------------------------------------
+
+# Thousands of sockets: the servers inherit this limit from serve.sh (and
+# loadgen raises its own).  As root the hard limit can be raised too.
+ulimit -Hn 200000 2>/dev/null
+ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+# Every long-poll, SSE process and the helper holds one inotify instance (the
+# store's change wait).  The kernel's default of 128 per user is shared by
+# every www-data process on the machine; past it the store falls back to a
+# timed check, and latency jumps to its period.  Raise it as root.
+INOTIFY=$(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null || echo 0)
+if [ "$INOTIFY" -lt 8192 ]; then
+	if [ "$(id -u)" = 0 ] && sysctl -qw fs.inotify.max_user_instances=8192 2>/dev/null; then
+		INOTIFY="8192 (raised from $INOTIFY by bench.sh)"
+	else
+		INOTIFY="$INOTIFY (too low for hundreds of held clients: sysctl fs.inotify.max_user_instances=8192)"
+	fi
+fi
+
+{
+	echo "date:      $(date -u '+%Y-%m-%d %H:%M UTC')   rtlab $(git rev-parse --short HEAD 2>/dev/null)"
+	echo "cpu:       $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+	echo "memory:    $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+	echo "kernel:    $(uname -sr)"
+	echo "apache:    $(apache2 -v 2>/dev/null | sed -n 's/Server version: //p'), mod_fcgid $(dpkg-query -W -f='${Version}' libapache2-mod-fcgid 2>/dev/null)"
+	echo "lighttpd:  $(lighttpd -v 2>/dev/null | head -n1 | cut -d' ' -f1)"
+	echo "load:      $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min, at start: other work on the machine shows here)"
+	echo "limits:    open files $(ulimit -n), inotify instances per user $INOTIFY"
+} >"$OUT/machine.txt"
+say "== rtlab benchmark"
+tee -a "$REPORT" <"$OUT/machine.txt"
+
+# ---- servers -----------------------------------------------------------------
+
+RUN=
+stack_stop() {
+	[ -n "$RUN" ] && tools/serve.sh stop "$RUN" >/dev/null 2>&1
+	[ -n "$RUN" ] && rm -rf "$RUN"
+	RUN=
+}
+trap 'stack_stop' EXIT
+trap 'stack_stop; exit 130' INT TERM
+
+free_port() { # a port with nothing on it nor on the next one (the helper's)
+	local p i
+	for i in $(seq 1 50); do
+		p=$((20000 + RANDOM % 40000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
+		(exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null && continue
+		echo "$p"; return 0
+	done
+	return 1
+}
+
+# Room for the held clients of this benchmark: mod_fcgid needs one process
+# per long-poll or SSE client, Apache one worker per held request.  The
+# shipped configuration (apache-conf/rtlab-fcgid.conf) allows 48 per
+# endpoint; the connection-scale part shows what that does.
+LIMITS=$OUT/bench-limits.conf
+held=$CLIENTS
+[ "$HELD_MAX" -gt "$held" ] && held=$HELD_MAX
+cat >"$LIMITS" <<EOF
+# Written by tools/bench.sh: process limits sized for $held held clients.
+<IfModule mpm_event_module>
+    ServerLimit $(( (held * 2 + 256) / 64 + 1 ))
+    ThreadsPerChild 64
+    MaxRequestWorkers $(( ((held * 2 + 256) / 64 + 1) * 64 ))
+</IfModule>
+FcgidMaxProcessesPerClass $((held + 32))
+FcgidMaxProcesses $((held * 2 + 64))
+FcgidSpawnScoreUpLimit $((held * 2 + 64))
+EOF
+
+stack_start() { # server mode limits(0|1) — sets RUN, PORT, WS_PORT, PIDS
+	local extra=
+	[ "$3" = 1 ] && [ "$1" = apache ] && extra=$LIMITS
+	PORT=$(free_port) || { echo "bench: no free port" >&2; return 1; }
+	RUN=$(PORT=$PORT SERVER=$1 MODE=$2 EXTRA_CONF=$extra tools/serve.sh start) || {
+		RUN=; echo "bench: $1 ($2) did not start" >&2; return 1
+	}
+	WS_PORT=$(sed -n 's/^WS_PORT=//p' "$RUN/info")
+}
+
+HEADER=$("$LOADGEN" --help | sed -n 's/^Prints one CSV row: //p')
+
+# One loadgen run on a fresh server.  run CSV LABEL SERVER MODE LIMITS ARGS...
+run() {
+	local csv=$1 label=$2 server=$3 mode=$4 limits=$5 row
+	shift 5
+	stack_start "$server" "$mode" "$limits" || { echo "$label,$1,,,,,,,,,,,,,,,,,,,,,,start failed" >>"$csv"; return; }
+	local args=("$@")
+	args=("${args[@]//@PORT@/$PORT}")
+	args=("${args[@]//@WS_PORT@/$WS_PORT}")
+	args=("${args[@]//@HELPER@/$(awk '$3 == "rtlab-wsd" {print $1}' "$RUN/pids")}")
+	row=$("$LOADGEN" -q --label "$label" --base "http://127.0.0.1:$PORT" \
+		--pid-file "$RUN/pids" "${args[@]}")
+	echo "$row" >>"$csv"
+	echo "  $row" | cut -d, -f1-13
+	stack_stop
+}
+
+# The columns a reader compares, from the CSV, aligned.
+table() { # csv
+	awk -F, 'NR == 1 { next }
+	function mib(k) { return k == "" ? "" : sprintf("%.1f", k / 1024) }
+	BEGIN { print "label technique T_ms clients held msgs lost dup p50_ms p90_ms p99_ms max_ms req/s req/msg B/msg conns procs cpu% idle_cpu% rss_MiB rss/conn_KiB errors" }
+	{ printf "%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n",
+	  $1, $2, ($5 > 0 ? $5 : "-"), $3, $4, $6, $8, $9, $10, $11, $12, $13,
+	  $14, $15, $16, $17, $18, $20, $21, mib($22), $23, $24 }' "$1" | column -t
+}
+
+has() { [[ " $TECHS " == *" $1 "* ]]; }
+
+# The sweep as an SVG: p50 latency and server CPU against clients, both on
+# log scales, one line per technique.  Plain awk, no plotting package.
+plot_svg() { # sweep.csv
+	awk -F, '
+	NR == 1 || $10 == "" || $10 == "nan" { next }
+	{
+		key = $2 ($1 == "helper" ? " (helper)" : "")
+		if (!(key in n)) { keys[++nk] = key; n[key] = 0 }
+		i = ++n[key]; X[key, i] = $3; L[key, i] = $10; C[key, i] = $20
+	}
+	function lg(v) { return log(v < 0.01 ? 0.01 : v) / log(10) }
+	function fl(v) { return v < 0 ? -int(-v + 0.999999) : int(v) }
+	function px(v) { return ox + (lg(v) - x0) / (x1 - x0) * pw }
+	function py(v, lo, hi) { return oy + ph - (lg(v) - lo) / (hi - lo) * ph }
+	function axis(title, lo, hi, unit,   e, y) {
+		printf "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", ox, oy, pw, ph
+		printf "<text x=\"%d\" y=\"%d\" font-weight=\"bold\">%s</text>\n", ox, oy - 10, title
+		for (e = lo; e <= hi; e++) {
+			y = oy + ph - (e - lo) / (hi - lo) * ph
+			printf "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#eee\"/>\n", ox, y, ox + pw, y
+			printf "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s%s</text>\n", ox - 4, y + 4, 10 ^ e, unit
+		}
+		for (e = x0; e <= x1; e++)
+			printf "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%d</text>\n", ox + (e - x0) / (x1 - x0) * pw, oy + ph + 16, 10 ^ e
+		printf "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">clients</text>\n", ox + pw / 2, oy + ph + 34
+	}
+	function lines(which, lo, hi,   k, i, key, pts, v) {
+		for (k = 1; k <= nk; k++) {
+			key = keys[k]; pts = ""
+			for (i = 1; i <= n[key]; i++) {
+				v = which == "L" ? L[key, i] : C[key, i]
+				pts = pts sprintf("%.1f,%.1f ", px(X[key, i]), py(v, lo, hi))
+				printf "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", px(X[key, i]), py(v, lo, hi), col[k]
+			}
+			printf "<polyline points=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"/>\n", pts, col[k]
+		}
+	}
+	END {
+		split("#1f77b4 #d62728 #2ca02c #ff7f0e #9467bd #8c564b", col, " ")
+		xmin = 1e18; xmax = 0; lmin = 1e18; lmax = 0; cmin = 1e18; cmax = 0
+		for (k = 1; k <= nk; k++) for (i = 1; i <= n[keys[k]]; i++) {
+			key = keys[k]
+			if (X[key, i] < xmin) xmin = X[key, i]; if (X[key, i] > xmax) xmax = X[key, i]
+			if (L[key, i] < lmin) lmin = L[key, i]; if (L[key, i] > lmax) lmax = L[key, i]
+			if (C[key, i] < cmin) cmin = C[key, i]; if (C[key, i] > cmax) cmax = C[key, i]
+		}
+		x0 = fl(lg(xmin)); x1 = fl(lg(xmax)); if (x1 < lg(xmax)) x1++; if (x1 == x0) x1++
+		l0 = fl(lg(lmin)); l1 = fl(lg(lmax)) + 1
+		c0 = fl(lg(cmin)); c1 = fl(lg(cmax)) + 1
+		print "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"960\" height=\"470\" font-family=\"sans-serif\" font-size=\"12\">"
+		print "<rect width=\"960\" height=\"470\" fill=\"white\"/>"
+		pw = 360; ph = 300; oy = 40
+		ox = 70;  axis("p50 latency, ms (publish start to whole message)", l0, l1, ""); lines("L", l0, l1)
+		ox = 540; axis("server CPU, % of one core while publishing", c0, c1, ""); lines("C", c0, c1)
+		for (k = 1; k <= nk; k++) {
+			printf "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"4\" fill=\"%s\"/>", 70 + (k - 1) * 150, 420, col[k]
+			printf "<text x=\"%d\" y=\"%d\">%s</text>\n", 90 + (k - 1) * 150, 426, keys[k]
+		}
+		print "</svg>"
+	}' "$1"
+}
+
+# ---- 1. the comparison table --------------------------------------------------
+
+table_runs() { # csv label server mode
+	local csv=$1 label=$2 server=$3 mode=$4 T
+	local common=(-c "$CLIENTS" -r "$RATE" -d "$DURATION")
+	if has poll; then
+		for T in $INTERVALS; do
+			run "$csv" "$label" "$server" "$mode" 1 -t poll -i "$T" "${common[@]}"
+		done
+	fi
+	has longpoll && run "$csv" "$label" "$server" "$mode" 1 -t longpoll "${common[@]}"
+	has sse && run "$csv" "$label" "$server" "$mode" 1 -t sse "${common[@]}"
+	if has ws; then
+		run "$csv" "$label" "$server" "$mode" 1 -t ws "${common[@]}"
+		run "$csv" "helper" "$server" "$mode" 1 -t ws --ws-base "ws://127.0.0.1:@WS_PORT@" "${common[@]}"
+	fi
+}
+
+T0=$(date +%s)
+CSV=$OUT/comparison.csv
+echo "$HEADER" >"$CSV"
+say
+say "== 1. comparison: $CLIENTS clients, $RATE messages/s for $DURATION s ($SERVER, $MODE)"
+table_runs "$CSV" "$SERVER-$MODE" "$SERVER" "$MODE"
+for c in "${COMPARE[@]}"; do
+	s=${c%%:*}; m=fcgid
+	[[ $c == *:* ]] && m=${c#*:}
+	[ "$s" = lighttpd ] && m=fastcgi
+	table_runs "$CSV" "$s-$m" "$s" "${m/fastcgi/fcgid}"
+done
+for t in "${TARGETS[@]}"; do
+	label=${t%%=*}; urls=${t#*=}; base=${urls%%,*}; wsb=
+	[[ $urls == *,* ]] && wsb=${urls#*,}
+	for tech in $TECHS; do
+		args=(-q --label "$label" --base "$base" -t "$tech" -c "$CLIENTS" -r "$RATE" -d "$DURATION")
+		[ -n "$wsb" ] && args+=(--ws-base "$wsb")
+		[ "$tech" = poll ] && args+=(-i "${INTERVALS%% *}")
+		"$LOADGEN" "${args[@]}" >>"$CSV"
+	done
+done
+say
+table "$CSV" | tee -a "$REPORT"
+
+# ---- 2. the scaling sweep -------------------------------------------------------
+
+if [ "$DO_SWEEP" = 1 ]; then
+	CSV=$OUT/sweep.csv
+	echo "$HEADER" >"$CSV"
+	T=${INTERVALS%% *}
+	say
+	say "== 2. scaling sweep: clients $SWEEP, $RATE messages/s for $SWEEP_DURATION s"
+	say "   (polling every $T ms up to $POLL_MAX clients; long-poll and SSE up to $HELD_MAX,"
+	say "    one mod_fcgid process each; WebSocket straight to the helper)"
+	for n in $SWEEP; do
+		common=(-c "$n" -r "$RATE" -d "$SWEEP_DURATION")
+		has poll && [ "$n" -le "$POLL_MAX" ] &&
+			run "$CSV" "$SERVER-$MODE" "$SERVER" "$MODE" 1 -t poll -i "$T" "${common[@]}"
+		for tech in longpoll sse; do
+			has $tech && [ "$n" -le "$HELD_MAX" ] &&
+				run "$CSV" "$SERVER-$MODE" "$SERVER" "$MODE" 1 -t $tech "${common[@]}"
+		done
+		has ws && run "$CSV" helper "$SERVER" "$MODE" 1 -t ws \
+			--ws-base "ws://127.0.0.1:@WS_PORT@" "${common[@]}"
+	done
+	# The held techniques once more at HELD_MAX, where the steps skip past it.
+	for tech in longpoll sse; do
+		if has $tech && ! grep -q ",$tech,$HELD_MAX," "$CSV"; then
+			run "$CSV" "$SERVER-$MODE" "$SERVER" "$MODE" 1 -t $tech -c "$HELD_MAX" \
+				-r "$RATE" -d "$SWEEP_DURATION"
+		fi
+	done
+	say
+	table "$CSV" | tee -a "$REPORT"
+	plot_svg "$CSV" >"$OUT/sweep.svg"
+fi
+
+# ---- 3. connection scale --------------------------------------------------------
+
+if [ "$DO_SCALE" = 1 ]; then
+	CSV=$OUT/scale.csv
+	echo "$HEADER" >"$CSV"
+	say
+	say "== 3. connection scale"
+	if has ws; then
+		say "   $SCALE_WS WebSockets on the helper, one message to all (max_ms: until the"
+		say "   last has it); CPU and RSS are the helper's alone"
+		run "$CSV" helper "$SERVER" "$MODE" 1 -t ws -c "$SCALE_WS" -m 1 -r 1 \
+			--ws-base "ws://127.0.0.1:@WS_PORT@" --pids @HELPER@ --pid-file /dev/null
+	fi
+	if [ "$SERVER" = apache ] && [ "$MODE" = fcgid ]; then
+		say "   $SCALE_HELD long-poll / SSE clients against the shipped mod_fcgid limits"
+		say "   (FcgidMaxProcessesPerClass 48): held = clients that got the primer in 20 s"
+		for tech in longpoll sse; do
+			has $tech && run "$CSV" "$SERVER-$MODE-shipped" "$SERVER" "$MODE" 0 -t $tech \
+				-c "$SCALE_HELD" -r "$RATE" -d 5 --ready-timeout 20 --drain 5
+		done
+	fi
+	say
+	table "$CSV" | tee -a "$REPORT"
+fi
+
+say
+say "bench: $(( $(date +%s) - T0 )) s; results in $OUT/ (comparison.csv sweep.csv scale.csv sweep.svg machine.txt report.txt)"
