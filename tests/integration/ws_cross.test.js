@@ -1,0 +1,227 @@
+// ws_cross.test.js — the WebSocket helper and the HTTP endpoints share one
+// store: a message sent over a WebSocket reaches poll, long-poll and SSE;
+// one sent with send.fcgi reaches WebSocket subscribers, in id order; a
+// client that resumes with `since` after a helper restart gets exactly what
+// it missed; and no bad input takes the helper down for its other clients.
+// Real Apache (mod_fcgid) and the real helper; nothing is mocked.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { startStack } from '../lib/servers.js';
+import { curl } from '../lib/http.js';
+
+let s;
+
+before(async () => {
+  s = await startStack({ server: 'apache', mode: 'fcgid', env: { RT_SSE_HEARTBEAT: '1' } });
+});
+after(async () => { await s?.stop(); });
+
+const tag = () => Math.random().toString(36).slice(2, 8);
+
+function open(url) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.frames = [];
+    ws.closeCode = null;
+    ws.on('message', (d) => ws.frames.push(JSON.parse(d.toString())));
+    ws.on('close', (c) => { ws.closeCode = c; });
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+async function until(pred, ms = 10000, what = 'condition') {
+  const t0 = Date.now();
+  while (!pred()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const messages = (ws) => ws.frames.filter((f) => f.type === 'message').map((f) => f.message);
+
+async function post(channel, text, user = 'http') {
+  const r = await curl(`${s.base}/cgi-bin/send.fcgi`, {
+    data: new URLSearchParams({ channel, user, text }).toString(),
+  });
+  assert.equal(r.status, 201, r.body);
+  return JSON.parse(r.body);
+}
+
+/** Reads an SSE stream until pred(events) holds; events are parsed data. */
+function sseUntil(url, pred, ms = 15000) {
+  return new Promise((resolve, reject) => {
+    const events = [];
+    let buf = '';
+    const req = http.get(url, (res) => {
+      assert.equal(res.statusCode, 200);
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => {
+        buf += chunk;
+        let end;
+        while ((end = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, end);
+          buf = buf.slice(end + 2);
+          const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart());
+          if (data.length) events.push(JSON.parse(data.join('\n')));
+        }
+        if (pred(events)) { clearTimeout(timer); req.destroy(); resolve(events); }
+      });
+    });
+    req.on('error', (e) => { if (e.code !== 'ECONNRESET') reject(e); });
+    const timer = setTimeout(() => { req.destroy(); reject(new Error('SSE: timed out')); }, ms);
+  });
+}
+
+function helperPid() {
+  const lines = readFileSync(path.join(s.runDir, 'pids'), 'utf8').split('\n');
+  const line = lines.find((l) => / rtlab-wsd$/.test(l));
+  return line ? Number(line.split(' ')[0]) : null;
+}
+
+test('a message sent over WebSocket arrives on poll, long-poll and SSE', async () => {
+  const channel = `x${tag()}`;
+  const first = await curl(`${s.base}/cgi-bin/poll.fcgi?channel=${channel}`);
+  const since = JSON.parse(first.body).last_id;
+  // the long-poll and the SSE stream are already waiting when it is sent
+  const held = curl(`${s.base}/cgi-bin/longpoll.fcgi?channel=${channel}&since=${since}&timeout=20`, { maxTime: 30 });
+  const sse = sseUntil(`${s.base}/cgi-bin/sse.fcgi?channel=${channel}&since=${since}`,
+    (ev) => ev.some((m) => m.text === 'over ws'));
+  await new Promise((r) => setTimeout(r, 500));
+  const ws = await open(`${s.wsUrl}?channel=${channel}&history=0`);
+  ws.send(JSON.stringify({ type: 'send', user: 'wsuser', text: 'over ws' }));
+  await until(() => messages(ws).length === 1, 10000, 'the sender gets its own message');
+  const sent = messages(ws)[0];
+  assert.equal(sent.via, 'ws');
+
+  const lp = JSON.parse((await held).body);
+  assert.deepEqual(lp.messages.map((m) => m.id), [sent.id]);
+  assert.deepEqual(lp.messages[0], sent, 'long-poll: the same JSON');
+  const poll = JSON.parse((await curl(`${s.base}/cgi-bin/poll.fcgi?channel=${channel}&since=${since}`)).body);
+  assert.deepEqual(poll.messages, [sent], 'poll: the same JSON');
+  const ev = await sse;
+  assert.deepEqual(ev.filter((m) => m.id === sent.id), [sent], 'SSE: the same JSON, once');
+  ws.close();
+});
+
+test('messages from send.fcgi and from WebSockets reach a WebSocket in id order', async () => {
+  const channel = `o${tag()}`;
+  const sub = await open(`${s.wsUrl}?channel=${channel}&history=0`);
+  const other = await open(`${s.wsUrl}?channel=other${tag()}&history=0`);
+  const pub = await open(`${s.wsDirect}?channel=${channel}&history=0`);
+  const ids = [];
+  for (let i = 0; i < 5; i++) {
+    ids.push((await post(channel, `http ${i}`)).id);
+    pub.send(JSON.stringify({ type: 'send', user: 'ws', text: `ws ${i}` }));
+  }
+  await until(() => messages(sub).length >= 10, 15000, 'ten messages');
+  await until(() => messages(pub).length >= 10, 15000, 'ten messages on the sender');
+  const got = messages(sub);
+  assert.equal(got.length, 10);
+  for (let i = 1; i < got.length; i++) assert.ok(got[i].id > got[i - 1].id, 'ascending ids');
+  for (const id of ids) assert.ok(got.some((m) => m.id === id), `http message ${id} delivered`);
+  assert.deepEqual(got.filter((m) => m.via === 'ws').map((m) => m.text), [0, 1, 2, 3, 4].map((i) => `ws ${i}`));
+  assert.deepEqual(messages(pub), got, 'the sender sees the same sequence');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(messages(other).length, 0, 'another channel gets nothing');
+  for (const ws of [sub, other, pub]) ws.close();
+});
+
+test('history and since on connect replay first, then live', async () => {
+  const channel = `h${tag()}`;
+  const sent = [];
+  for (let i = 0; i < 30; i++) sent.push(await post(channel, `m${i}`));
+  const h = await open(`${s.wsUrl}?channel=${channel}`);            // default history 20
+  const h5 = await open(`${s.wsUrl}?channel=${channel}&history=5`);
+  const since = await open(`${s.wsUrl}?channel=${channel}&since=${sent[24].id}`);
+  const future = await open(`${s.wsUrl}?channel=${channel}&since=999999999999`); // store "recreated"
+  await until(() => messages(h).length >= 20 && messages(h5).length >= 5 && messages(since).length >= 5);
+  assert.deepEqual(messages(h).map((m) => m.id), sent.slice(10).map((m) => m.id));
+  assert.deepEqual(messages(h5).map((m) => m.id), sent.slice(25).map((m) => m.id));
+  assert.deepEqual(messages(since).map((m) => m.id), sent.slice(25).map((m) => m.id));
+  const live = await post(channel, 'live');
+  await until(() => [h, h5, since, future].every((ws) => messages(ws).some((m) => m.id === live.id)));
+  assert.deepEqual(messages(future).map((m) => m.id), [live.id], 'a since from the future starts at the end');
+  for (const ws of [h, h5, since, future]) ws.close();
+});
+
+test('resume with since after a helper restart loses and duplicates nothing', async () => {
+  const channel = `r${tag()}`;
+  const ws = await open(`${s.wsUrl}?channel=${channel}&history=0`);
+  const m1 = await post(channel, 'before');
+  await until(() => messages(ws).length === 1);
+  const lastId = messages(ws)[0].id;
+  assert.equal(lastId, m1.id);
+
+  await s.stopHelper();
+  await until(() => ws.closeCode !== null, 10000, 'the close');
+  assert.equal(ws.closeCode, 1001, 'SIGTERM closes clients with 1001');
+  const missed = [];
+  for (let i = 0; i < 3; i++) missed.push((await post(channel, `while down ${i}`)).id);
+  await s.startHelper();
+
+  const again = await open(`${s.wsUrl}?channel=${channel}&since=${lastId}`);
+  await until(() => messages(again).length >= 3, 10000, 'the missed messages');
+  again.send(JSON.stringify({ type: 'send', user: 'back', text: 'after' }));
+  await until(() => messages(again).length >= 4, 10000, 'the live one');
+  await new Promise((r) => setTimeout(r, 500));
+  const ids = messages(again).map((m) => m.id);
+  assert.deepEqual(ids.slice(0, 3), missed);
+  assert.equal(ids.length, 4, 'nothing twice');
+  assert.ok(ids[3] > missed[2]);
+  again.close();
+});
+
+/** Opens a raw socket, completes the handshake, then writes bytes. */
+function raw(url, bytes, { vanish = false } = {}) {
+  const u = new URL(url);
+  return new Promise((resolve) => {
+    const sock = net.connect(Number(u.port), u.hostname, () => {
+      sock.write('GET /ws?history=0 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+      sock.write(bytes);
+      if (vanish) { setTimeout(() => { sock.destroy(); resolve(); }, 100); }
+    });
+    sock.on('data', () => {});
+    sock.on('close', resolve);
+    sock.on('error', () => resolve());
+    setTimeout(() => { sock.destroy(); resolve(); }, 5000);
+  });
+}
+
+test('bad input never crashes the helper: other clients keep being served', async () => {
+  const channel = `b${tag()}`;
+  const pid = helperPid();
+  assert.ok(pid);
+  const good = await open(`${s.wsUrl}?channel=${channel}&history=0`);
+  const randomBytes = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) & 255));
+  await Promise.all([
+    raw(s.wsDirect, randomBytes),                                        // garbage frames
+    raw(s.wsUrl, randomBytes),                                           // the same through Apache
+    raw(s.wsDirect, Buffer.from([0x81, 0xfe, 0x03, 0xe8, 1, 2, 3, 4, 5, 6]), { vanish: true }), // mid-frame
+    raw(s.wsDirect, Buffer.from([0x81]), { vanish: true }),              // mid-header
+    raw(s.wsDirect, Buffer.from([0x81, 0x85, 0, 0, 0, 0, 0x7b, 0x7d, 0x5b, 0x5d, 0x22])), // bad JSON
+    new Promise((resolve) => {                                           // half a handshake, then gone
+      const sock = net.connect(s.wsPort, '127.0.0.1', () => { sock.write('GET /ws HTTP/1.1\r\nHo'); sock.destroy(); resolve(); });
+      sock.on('error', resolve);
+    }),
+  ]);
+  // bad JSON over a real client: closed with 1008, the others untouched
+  const bad = await open(`${s.wsUrl}?channel=${channel}&history=0`);
+  bad.send('{"type":"send","text":');
+  await until(() => bad.closeCode !== null);
+  assert.equal(bad.closeCode, 1008);
+
+  const m = await post(channel, 'still served');
+  await until(() => messages(good).some((x) => x.id === m.id), 10000, 'delivery after the abuse');
+  assert.equal(good.readyState, WebSocket.OPEN);
+  assert.equal(helperPid(), pid);
+  assert.ok(s.serverPids().includes(pid), 'the same helper process is alive');
+  good.close();
+});
