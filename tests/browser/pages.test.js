@@ -73,12 +73,17 @@ test('a hostile message renders as text and runs nothing', { timeout: 60000 }, a
 
 test('a refused send is explained in words', { timeout: 60000 }, async () => {
 	const page = pages.poll;
-	await sendFrom(page, 'x'.repeat(5000));   // text over 4096 bytes: 400
-	await page.waitForFunction(() =>
-		document.querySelector('#send .status').textContent.startsWith('Not sent: 400'), null,
-	{ timeout: 20000 });
-	const status = await page.textContent('#send .status');
-	assert.match(status, /malformed|long|4096/i, status);
+	const cases = [
+		['x'.repeat(5000), 'Not sent: 400', /malformed/],    // text over 4096 bytes
+		['x'.repeat(20000), 'Not sent: 413', /too large/],   // body over 16 KiB
+	];
+	for (const [text, start, words] of cases) {
+		await sendFrom(page, text);
+		await page.waitForFunction((want) =>
+			document.querySelector('#send .status').textContent.startsWith(want), start,
+		{ timeout: 20000 });
+		assert.match(await page.textContent('#send .status'), words);
+	}
 });
 
 test('long and multi-byte messages wrap instead of widening the page', { timeout: 60000 }, async () => {
@@ -91,4 +96,20 @@ test('long and multi-byte messages wrap instead of widening the page', { timeout
 			document.documentElement.scrollWidth - document.documentElement.clientWidth);
 		assert.ok(overflow <= 0, `${name}: page is ${overflow}px wider than the window`);
 	}
+});
+
+test('a WebSocket closed by the helper is explained in words, then resumed', { timeout: 60000 }, async () => {
+	const page = pages.ws;
+	await sendFrom(page, 'a'.repeat(70000));   // one frame over 64 KiB: close 1009
+	await page.waitForFunction(() =>
+		document.getElementById('log').textContent.includes('WebSocket 1009: frame too big'), null,
+	{ timeout: 20000 });
+	await page.waitForFunction(() =>
+		document.getElementById('log').textContent.match(/since=\d+.*101 Switching Protocols/s), null,
+	{ timeout: 20000 });
+	const text = 'after the 1009';
+	await sendFrom(pages.longpoll, text);
+	await waitForText(page, '#messages .text', text);
+	const shown = await texts(page, '#messages .text');
+	assert.equal(shown.length, new Set(shown).size, 'the reconnect showed a message twice');
 });
