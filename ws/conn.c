@@ -208,8 +208,8 @@ void conn_close_with(struct conn *c, int code, const char *why)
 	mark_pending(c);
 }
 
-/* Writes as much of the queue as the socket takes.  Returns -1 if c was
- * freed. */
+/* Writes as much of the queue as the socket takes.  Returns -1 if the
+ * client is gone (it is freed later, never here). */
 static int conn_flush(struct conn *c)
 {
 	while (c->out_head) {
@@ -232,8 +232,18 @@ static int conn_flush(struct conn *c)
 			return 0;
 		}
 		if (w < 0) {
+			/* Not freed here: a fan-out may be flushing while this
+			 * client's own frame is being handled.  Shut the socket; its
+			 * read side then reports EOF and frees it on its own turn. */
 			wsd_log(c, "gone (write: %s)", strerror(errno));
-			conn_free(c);
+			if (c->state == CONN_OPEN) {
+				wsd.nopen--;
+				hub_unsubscribe(c);
+			}
+			queue_drop(c, 0);
+			shutdown(c->fd, SHUT_RDWR);
+			c->state = CONN_LINGER;
+			c->deadline = now_ms();
 			return -1;
 		}
 		c->out_bytes -= (size_t)w;
@@ -468,7 +478,7 @@ static void read_frames(struct conn *c)
 void conn_on_event(struct conn *c, int mask)
 {
 	if ((mask & AE_WRITABLE) && conn_flush(c) < 0)
-		return;
+		return;   /* the shut socket reads EOF on the next turn */
 	if (!(mask & AE_READABLE))
 		return;
 	if (c->state == CONN_HANDSHAKE)

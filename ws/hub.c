@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ae.h"
 #include "msg.h"
@@ -25,6 +26,7 @@
 #include "wsd.h"
 
 #define REPLAY_CHUNK 100
+#define FANOUT_LOG_MIN 1000   /* frames: log the cost of fan-outs this big */
 
 struct channel {
 	char name[STORE_CHANNEL_MAX + 1];
@@ -272,15 +274,17 @@ void hub_replay(struct conn *c)
 	}
 }
 
-static void deliver(const struct store_msg *m)
+/* One row to the live subscribers of its channel; returns how many. */
+static size_t deliver(const struct store_msg *m)
 {
 	struct channel *ch = channel_find(m->channel);
 	struct wsbuf *b;
+	size_t n = 0;
 
 	if (!ch || !ch->subs)
-		return;
+		return 0;
 	if (!(b = message_frame(m)))
-		return;
+		return 0;
 	ch->refs++;       /* a slow subscriber may leave during the walk */
 	for (struct conn *c = ch->subs, *next; c; c = next) {
 		next = c->sub_next;
@@ -288,14 +292,28 @@ static void deliver(const struct store_msg *m)
 			continue;
 		c->last_sent = m->id;
 		conn_send(c, b);
+		n++;
 	}
 	channel_release(ch);
 	wsbuf_unref(b);
+	return n;
 }
 
-/* Every row after the cursor, to every live subscriber of its channel. */
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Every row after the cursor, to every live subscriber of its channel;
+ * then written out at once.  A big fan-out is logged with its cost. */
 static void fanout(void)
 {
+	double t0 = mono_ms();
+	size_t sent = 0, rows = 0;
+
 	for (;;) {
 		struct store_msgs ms = { 0 };
 
@@ -306,14 +324,19 @@ static void fanout(void)
 			return;
 		}
 		for (size_t i = 0; i < ms.n; i++) {
-			deliver(&ms.v[i]);
+			sent += deliver(&ms.v[i]);
 			hub.cursor = ms.v[i].id;
 		}
+		rows += ms.n;
 		store_msgs_free(&ms);
 		if (ms.n < STORE_READ_MAX)
 			break;
 	}
 	hub.fanout_due = 0;
+	conn_flush_pending();
+	if (sent >= FANOUT_LOG_MIN)
+		wsd_log(NULL, "fan-out: %zu rows, %zu frames written in %.2f ms "
+		        "(read, encode, write to every socket)", rows, sent, mono_ms() - t0);
 }
 
 void hub_on_store_event(void)
