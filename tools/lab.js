@@ -15,8 +15,8 @@
 //
 // Every figure is measured at run time with real clients (Node's http/http2/
 // net, the `ws` client, wrk); nothing in the table is written by hand.  The
-// verdicts are derived from the figures by the classify* helpers below, with
-// generous bounds: the machine is small and shared.
+// verdicts are derived from the figures (classifyStream and each experiment's
+// own test), with generous bounds: the machine is small and shared.
 //
 // The experiment functions are exported so tests/integration/lab.test.js can
 // run a fast subset and assert the qualitative outcome.
@@ -42,12 +42,12 @@ const now = () => performance.now();
 
 // ---- stacks -------------------------------------------------------------
 
-// Starts a stack, runs fn(stack), always stops it (by pid, in the harness).
 // Under MODE=proxy-fcgi, serve.sh starts a spawn-fcgi pool per endpoint (40
 // processes for the held ones); a lab client needs a few, and a small pool
-// starts and stops in a fraction of the time.
+// starts and stops in a fraction of the time (experiment 10 keeps the full one).
 const SMALL_POOLS = { RTLAB_HELD_PROCS: '4', RTLAB_PROCS: '2' };
 
+// Starts a stack, runs fn(stack), always stops it (by pid, in the harness).
 export async function withStack(opts, fn) {
 	const env = opts.mode === 'proxy-fcgi' && !opts.fullPools ? { ...SMALL_POOLS, ...(opts.env || {}) } : opts.env;
 	const s = await startStack({ ws: false, ...opts, env });
@@ -411,10 +411,9 @@ export async function followWithReconnect(s, ch, windowMs, everyMs) {
 	publishing = false;
 	await pub;
 	// Whatever was published up to the end must come on one more resume.
-	const tail = await sseProbe(`${s.base}/cgi-bin/sse.fcgi?channel=${ch}`, {
+	await sseProbe(`${s.base}/cgi-bin/sse.fcgi?channel=${ch}`, {
 		headers: { 'Last-Event-ID': String(lastId) }, maxMs: 1500,
 		onEvent: (id) => { if (id != null) seen.set(id, (seen.get(id) || 0) + 1); } });
-	void tail;
 	const lost = published.filter((id) => !seen.has(id)).length;
 	const dups = [...seen.values()].filter((n) => n > 1).length;
 	return { published: published.length, received: seen.size, lost, dups, connections };
@@ -634,7 +633,9 @@ export async function exp12() {
 // The sse.fcgi processes of this stack that are in a request: a FastCGI
 // process between requests blocks in accept(2) (libfcgi's FCGX_Accept), so
 // any other system call in /proc/PID/syscall means it is serving someone.
-const SYS_ACCEPT = new Set(['43', '288']); // x86_64 accept, accept4
+const SYS_ACCEPT = new Set(process.arch === 'arm64'
+	? ['202', '242']   // aarch64 accept, accept4
+	: ['43', '288']);  // x86_64 accept, accept4
 export function busySsePids(s) {
 	const out = [];
 	for (const pid of s.serverPids()) {
