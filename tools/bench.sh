@@ -140,6 +140,7 @@ tee -a "$REPORT" <"$OUT/machine.txt"
 # ---- servers -----------------------------------------------------------------
 
 RUN=
+FAILED=0
 stack_stop() {
 	[ -n "$RUN" ] && tools/serve.sh stop "$RUN" >/dev/null 2>&1
 	[ -n "$RUN" ] && rm -rf "$RUN"
@@ -178,13 +179,18 @@ FcgidMaxProcesses $((held * 2 + 64))
 FcgidSpawnScoreUpLimit $((held * 2 + 64))
 EOF
 
-stack_start() { # server mode limits(0|1) — sets RUN, PORT, WS_PORT, PIDS
-	local extra=
+stack_start() { # server mode limits(0|1) — sets RUN, PORT, WS_PORT
+	local extra= attempt
 	[ "$3" = 1 ] && [ "$1" = apache ] && extra=$LIMITS
-	PORT=$(free_port) || { echo "bench: no free port" >&2; return 1; }
-	RUN=$(PORT=$PORT SERVER=$1 MODE=$2 EXTRA_CONF=$extra tools/serve.sh start) || {
-		RUN=; echo "bench: $1 ($2) did not start" >&2; return 1
-	}
+	# Someone else may take the "free" port before the server binds it:
+	# a few tries, each on new ports.
+	for attempt in 1 2 3; do
+		PORT=$(free_port) || continue
+		RUN=$(PORT=$PORT SERVER=$1 MODE=$2 EXTRA_CONF=$extra tools/serve.sh start \
+			2>>"$OUT/serve.log") && break
+		RUN=
+	done
+	[ -n "$RUN" ] || { echo "bench: $1 ($2) did not start (see $OUT/serve.log)" >&2; return 1; }
 	WS_PORT=$(sed -n 's/^WS_PORT=//p' "$RUN/info")
 }
 
@@ -194,16 +200,21 @@ HEADER=$("$LOADGEN" --help | sed -n 's/^Prints one CSV row: //p')
 run() {
 	local csv=$1 label=$2 server=$3 mode=$4 limits=$5 row
 	shift 5
-	stack_start "$server" "$mode" "$limits" || { echo "$label,$1,,,,,,,,,,,,,,,,,,,,,,start failed" >>"$csv"; return; }
+	stack_start "$server" "$mode" "$limits" || { FAILED=$((FAILED + 1)); return 0; }
 	local args=("$@")
 	args=("${args[@]//@PORT@/$PORT}")
 	args=("${args[@]//@WS_PORT@/$WS_PORT}")
 	args=("${args[@]//@HELPER@/$(awk '$3 == "rtlab-wsd" {print $1}' "$RUN/pids")}")
 	row=$("$LOADGEN" -q --label "$label" --base "http://127.0.0.1:$PORT" \
 		--pid-file "$RUN/pids" "${args[@]}")
+	stack_stop
+	if [ -z "$row" ]; then
+		echo "bench: loadgen gave no result for $label $*" >&2
+		FAILED=$((FAILED + 1))
+		return 0
+	fi
 	echo "$row" >>"$csv"
 	echo "  $row" | cut -d, -f1-13
-	stack_stop
 }
 
 # The columns a reader compares, from the CSV, aligned.
@@ -224,7 +235,7 @@ plot_svg() { # sweep.csv
 	awk -F, '
 	NR == 1 || $10 == "" || $10 == "nan" { next }
 	{
-		key = $2 ($1 == "helper" ? " (helper)" : "")
+		key = $2 ($5 > 0 ? " every " $5 " ms" : "") ($1 == "helper" ? " (helper)" : "")
 		if (!(key in n)) { keys[++nk] = key; n[key] = 0 }
 		i = ++n[key]; X[key, i] = $3; L[key, i] = $10; C[key, i] = $20
 	}
@@ -383,3 +394,7 @@ fi
 
 say
 say "bench: $(( $(date +%s) - T0 )) s; results in $OUT/ (comparison.csv sweep.csv scale.csv sweep.svg machine.txt report.txt)"
+if [ "$FAILED" -gt 0 ]; then
+	say "bench: $FAILED run(s) could not be made (see above and $OUT/serve.log)"
+	exit 1
+fi

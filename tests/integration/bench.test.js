@@ -1,0 +1,160 @@
+// bench.test.js — the benchmark's tools on a tiny scenario, for correctness
+// only (speed is `make bench`'s job, and this machine is shared).
+//
+// tools/loadgen against real Apache (mod_fcgid) + the helper, once per
+// technique: every subscriber must get every message exactly once (it checks
+// ids), and its CSV row must be well formed.  Two deliberately wrong
+// subscribe URLs prove the checker can fail: one that ignores the cursor
+// (every poll repeats old messages: duplicates) and one that only ever asks
+// for the newest message (messages are skipped: lost).  Last, tools/bench.sh
+// itself on a miniature run: its table, CSV and SVG.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { startStack, BUILD, ROOT } from '../lib/servers.js';
+
+const LOADGEN = path.join(BUILD, 'tools', 'loadgen');
+const COLUMNS = [
+  'label', 'technique', 'clients', 'held', 'interval_ms', 'messages', 'delivered',
+  'lost', 'dup', 'p50_ms', 'p90_ms', 'p99_ms', 'max_ms', 'req_per_s', 'req_per_msg',
+  'bytes_per_msg', 'conns', 'srv_procs', 'srv_cpu_s', 'srv_cpu_pct', 'idle_cpu_pct',
+  'srv_rss_kib', 'rss_per_conn_kib', 'errors', 'run_s', 'loadgen_cpu_s', 'pub_p50_ms',
+];
+
+function exec(file, args, opts = {}) {
+  return new Promise((resolve) => {
+    execFile(file, args, { timeout: 180_000, maxBuffer: 8 << 20, ...opts },
+      (err, stdout, stderr) => resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr }));
+  });
+}
+
+/** Parses loadgen's --header output: exactly the header line and one row. */
+function parseCsv(stdout) {
+  const lines = stdout.trim().split('\n');
+  assert.equal(lines.length, 2, `expected header + one row, got:\n${stdout}`);
+  assert.deepEqual(lines[0].split(','), COLUMNS);
+  const cells = lines[1].split(',');
+  assert.equal(cells.length, COLUMNS.length, lines[1]);
+  return Object.fromEntries(COLUMNS.map((c, i) => [c, cells[i]]));
+}
+
+/** Every column but the label and technique is a finite number. */
+function assertWellFormed(row) {
+  for (const c of COLUMNS.slice(2)) {
+    assert.match(row[c], /^-?\d+(\.\d+)?$/, `${c} = ${row[c]}`);
+  }
+  const n = (c) => Number(row[c]);
+  assert.ok(n('p50_ms') <= n('p90_ms') && n('p90_ms') <= n('p99_ms') &&
+            n('p99_ms') <= n('max_ms'), 'percentiles out of order');
+  assert.ok(n('p50_ms') >= 0);
+}
+
+describe('loadgen against Apache mod_fcgid + helper', () => {
+  let s;
+  before(async () => { s = await startStack({ server: 'apache', mode: 'fcgid' }); });
+  after(async () => { await s?.stop(); });
+
+  const CLIENTS = 5;
+  const MESSAGES = 8;
+  const cases = [
+    { name: 'poll', args: ['-t', 'poll', '-i', '300'] },
+    { name: 'longpoll', args: ['-t', 'longpoll'] },
+    { name: 'sse', args: ['-t', 'sse'] },
+    { name: 'ws through Apache', args: ['-t', 'ws'] },
+    { name: 'ws to the helper', args: ['-t', 'ws'], direct: true },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: every message once to every client, a well-formed row`, async () => {
+      const args = ['--header', '-q', '--label', 'test', '--base', s.base,
+        '--pid-file', path.join(s.runDir, 'pids'),
+        '-c', String(CLIENTS), '-m', String(MESSAGES), '-r', '20',
+        '--settle', '200', ...c.args];
+      if (c.direct) args.push('--ws-base', s.wsDirect.replace(/\/ws$/, ''));
+      const r = await exec(LOADGEN, args);
+      assert.equal(r.code, 0, `loadgen failed:\n${r.stdout}${r.stderr}`);
+      const row = parseCsv(r.stdout);
+      assertWellFormed(row);
+      assert.equal(row.technique, c.args[1]);
+      assert.equal(Number(row.clients), CLIENTS);
+      assert.equal(Number(row.held), CLIENTS);
+      assert.equal(Number(row.messages), MESSAGES);
+      assert.equal(Number(row.delivered), CLIENTS * MESSAGES);
+      assert.equal(Number(row.lost), 0);
+      assert.equal(Number(row.dup), 0);
+      assert.equal(Number(row.errors), 0);
+      assert.ok(Number(row.bytes_per_msg) > 0);
+      assert.ok(Number(row.req_per_msg) > 0);
+      // The server side was found in /proc: the web server (and helper).
+      assert.ok(Number(row.srv_procs) >= 1, 'no server process found');
+      assert.ok(Number(row.srv_rss_kib) > 0);
+      assert.ok(Number(row.conns) >= CLIENTS, `conns ${row.conns}`);
+    });
+  }
+
+  it('a subscriber that ignores its cursor is caught duplicating', async () => {
+    const r = await exec(LOADGEN, ['--header', '-q', '--base', s.base, '-t', 'poll',
+      '-i', '200', '-c', '2', '-m', '4', '-r', '10', '--settle', '0', '--drain', '2',
+      '--sub-url', `${s.base}/cgi-bin/poll.fcgi?channel={channel}&since=0`]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    const row = parseCsv(r.stdout);
+    assert.ok(Number(row.dup) > 0, `dup ${row.dup}`);
+    assert.equal(Number(row.lost), 0);
+  });
+
+  it('a subscriber that skips messages is caught losing them', async () => {
+    // limit=1 without since: each poll sees only the newest message, while
+    // 20 are published in one second and the client polls every 400 ms.
+    const r = await exec(LOADGEN, ['--header', '-q', '--base', s.base, '-t', 'poll',
+      '-i', '400', '-c', '2', '-m', '20', '-r', '20', '--settle', '0', '--drain', '2',
+      '--sub-url', `${s.base}/cgi-bin/poll.fcgi?channel={channel}&limit=1`]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    const row = parseCsv(r.stdout);
+    assert.ok(Number(row.lost) > 0, `lost ${row.lost}`);
+    assert.ok(Number(row.delivered) < 40);
+  });
+
+  it('refuses a bad option with exit status 2', async () => {
+    const r = await exec(LOADGEN, ['-c', 'many']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--clients/);
+  });
+});
+
+describe('tools/bench.sh on a miniature run', () => {
+  let out;
+  before(() => { out = mkdtempSync('/tmp/rtlab-bench-test-'); });
+  after(() => { if (out) rmSync(out, { recursive: true, force: true }); });
+
+  it('prints the machine, the table and the sweep; writes CSV and SVG', async () => {
+    const r = await exec(path.join(ROOT, 'tools', 'bench.sh'),
+      ['-t', 'ws,sse', '-c', '3', '-d', '1', '--sweep', '2', '--sweep-duration', '1',
+        '--held-max', '4', '--no-scale', '--out', out], { timeout: 240_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^cpu: +\d+ cores/m);
+    assert.match(r.stdout, /^kernel: +Linux/m);
+    assert.match(r.stdout, /^apache: +Apache\/2\.4/m);
+    assert.match(r.stdout, /label +technique +T_ms +clients +held +msgs +lost +dup +p50_ms/);
+
+    const table = readFileSync(path.join(out, 'comparison.csv'), 'utf8').trim().split('\n');
+    assert.deepEqual(table[0].split(','), COLUMNS);
+    // sse, ws through Apache, ws to the helper
+    assert.deepEqual(table.slice(1).map((l) => l.split(',')[1]).sort(), ['sse', 'ws', 'ws']);
+    for (const line of table.slice(1)) {
+      const row = Object.fromEntries(COLUMNS.map((c, i) => [c, line.split(',')[i]]));
+      assertWellFormed(row);
+      assert.equal(Number(row.lost), 0, line);
+      assert.equal(Number(row.dup), 0, line);
+      assert.equal(Number(row.held), 3, line);
+    }
+    const sweep = readFileSync(path.join(out, 'sweep.csv'), 'utf8').trim().split('\n');
+    assert.equal(sweep.length, 1 + 2, sweep.join('\n'));   // 2 clients × sse, ws
+    const svg = readFileSync(path.join(out, 'sweep.svg'), 'utf8');
+    assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    assert.equal((svg.match(/<polyline /g) ?? []).length, 4);  // 2 techniques × 2 panels
+    assert.match(svg, /<\/svg>\s*$/);
+    assert.ok(existsSync(path.join(out, 'machine.txt')));
+  });
+});
