@@ -34,8 +34,9 @@
  *    message exists.  If one does and the stream still has not delivered it
  *    a moment later, or the server cannot be reached at all, the stream is
  *    dead: it is closed and reopened (resuming from the last id).
- *  - While on a lower transport, the client tries the first one again every
- *    probeMs; when it opens, the client switches up to it.
+ *  - While on a lower transport, the client tries a better one again every
+ *    probeMs (each in turn, best first); when it opens, the client switches
+ *    up to it.
  */
 
 const DEFAULTS = {
@@ -131,7 +132,7 @@ class Client {
 		this.opts = opts;
 		this.lastId = opts.since;
 		this.current = null;      // the transport delivering messages
-		this.candidate = null;    // a probe of transports[0] while on a lower one
+		this.candidate = null;    // a probe of a better transport while on a lower one
 		this.failures = 0;        // consecutive failures, for the backoff
 		this.timer = null;        // pending reopen
 		this.closed = false;
@@ -191,7 +192,7 @@ class Client {
 	/* Creates one transport attempt; it must open within connectTimeoutMs. */
 	begin(index) {
 		const name = this.opts.transports[index];
-		const t = { name, index, opened: false, lastActivity: Date.now() };
+		const t = { name, index, opened: false, lastActivity: Date.now(), probes: 0 };
 		t.connectTimer = setTimeout(() => this.fail(t, `${name}: no answer within ` +
 			`${this.opts.connectTimeoutMs} ms`), this.opts.connectTimeoutMs);
 		t.stop = TRANSPORTS[name](this, t);
@@ -306,13 +307,17 @@ class Client {
 		t.watchTimer = setInterval(check, Math.max(1000, this.opts.silenceMs / 4));
 	}
 
-	/* While on a lower transport, try the best one again now and then. */
+	/*
+	 * While on a lower transport, try the better ones again now and then, in
+	 * turn, best first: 0, 1, …, index-1, 0, …
+	 */
 	scheduleProbe(t) {
 		if (!t || t.index === 0 || this.closed) return;
 		clearTimeout(t.probeTimer);
 		const delay = this.opts.probeMs * (0.75 + Math.random() / 2);
 		t.probeTimer = setTimeout(() => {
-			if (t === this.current && !this.candidate) this.candidate = this.begin(0);
+			if (t === this.current && !this.candidate)
+				this.candidate = this.begin(t.probes++ % t.index);
 		}, delay);
 	}
 }

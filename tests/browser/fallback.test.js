@@ -99,7 +99,7 @@ test('helper stopped: ends on SSE; helper back: upgrades to WebSocket, nothing l
 	await page.close();
 });
 
-test('WebSocket and SSE both blocked: ends on long polling, then back to WebSocket',
+test('WebSocket and SSE both blocked: ends on long polling, then back up to SSE and WebSocket',
 	{ timeout: 180000 }, async () => {
 	const channel = uniqueChannel('fb-lp');
 	await stack.stopHelper();
@@ -114,7 +114,11 @@ test('WebSocket and SSE both blocked: ends on long polling, then back to WebSock
 	await waitReceived(page, sent);
 	assert.deepEqual(await transportsUsed(page), ['longpoll']);
 
+	// SSE comes back first: the client moves up one step, then to WebSocket.
+	const during = sendSome(channel, 10, 'sse unblocked', 150);
 	await page.unroute('**/cgi-bin/sse.fcgi*');
+	await waitOpenOn(page, 'sse');
+	sent.push(...await during);
 	await helperReturns(page, channel, sent);
 	await assertExactlyOnce(page, sent);
 	await page.close();
