@@ -63,35 +63,30 @@ port_accepts() { # port — 0 if something accepts TCP connections on it
 # descendant (mod_fcgid's process manager and its children, lighttpd's
 # FastCGI children).  Read from /proc, never matched by name.
 run_pids() { # run_dir
-	local pid start what stat rest fields
-	local -A parent=() session=() mine=() leader=()
 	[ -s "$1/pids" ] || return 0
-	while read -r pid start what; do
-		# A session keeps its leader's pid as its id after the leader has
-		# exited, so orphaned FastCGI children are still found.  The start
-		# time (field 22 of /proc/PID/stat) guards against a recorded pid
-		# that has exited and been reused by someone else.
-		leader[$pid]=1
-		[ "$(proc_start "$pid")" = "$start" ] && mine[$pid]=1
-	done <"$1/pids"
-	for stat in /proc/[0-9]*/stat; do
-		{ read -r rest <"$stat"; } 2>/dev/null || continue
-		pid=${rest%% *}
-		rest=${rest##*) }            # after "(comm) "; comm may hold spaces
-		read -r -a fields <<<"$rest" # state ppid pgrp session ...
-		parent[$pid]=${fields[1]}; session[$pid]=${fields[3]}
-	done
-	local changed=1
-	while [ $changed = 1 ]; do
-		changed=0
-		for pid in "${!parent[@]}"; do
-			[ -n "${mine[$pid]:-}" ] && continue
-			if [ -n "${mine[${parent[$pid]}]:-}" ] || [ -n "${leader[${session[$pid]}]:-}" ]; then
-				mine[$pid]=1; changed=1
-			fi
-		done
-	done
-	echo "${!mine[@]}"
+	# One awk over all of /proc/*/stat: "pid (comm) state ppid pgrp session
+	# ... starttime(22nd)"; comm may hold spaces, so fields are counted from
+	# the last ") ".  A session keeps its leader's pid as its id after the
+	# leader has exited, so orphaned FastCGI children are still found; the
+	# start time guards against a recorded pid reused by someone else.
+	cat /proc/[0-9]*/stat 2>/dev/null | awk '
+	NR == FNR { recorded[$1] = $2; next }
+	{
+		rest = $0; sub(/^.*\) /, "", rest); split(rest, f, " ")
+		pid = $1 + 0; ppid[pid] = f[2]; sid[pid] = f[4]; state[pid] = f[1]
+		if ((pid in recorded) && recorded[pid] == f[20]) mine[pid] = 1
+	}
+	END {
+		do {
+			changed = 0
+			for (p in ppid)
+				if (!(p in mine) && ((ppid[p] in mine) || (sid[p] in recorded))) {
+					mine[p] = 1; changed = 1
+				}
+		} while (changed)
+		# A zombie has exited already; its parent (or init, slowly) reaps it.
+		for (p in mine) if (state[p] != "Z") printf "%s ", p
+	}' "$1/pids" -
 }
 
 proc_start() { # pid — its start time in clock ticks since boot, or nothing
@@ -235,6 +230,7 @@ apache_conf() {
 		# Above the longest silence on a held request (long-poll timeout 55 s).
 		Timeout 70
 		TypesConfig /etc/mime.types
+		AddDefaultCharset utf-8
 		DocumentRoot "\${RTLAB_HTDOCS}"
 		DirectoryIndex index.html
 		<Directory />
@@ -245,9 +241,9 @@ apache_conf() {
 		    Options Indexes
 		    Require all granted
 		</Directory>
-		# Pages and JSON are compressed; the SSE exception in the mode file
-		# keeps the event stream out of mod_deflate.
-		AddOutputFilterByType DEFLATE text/html text/css text/javascript application/javascript text/event-stream
+		# Pages are compressed.  Not text/event-stream: an SSE stream must go
+		# out event by event (see the no-gzip lines and rtlab-cgi.conf).
+		AddOutputFilterByType DEFLATE text/html text/css text/javascript application/javascript
 		EOF
 		if [ "$MODE" = fcgid ]; then
 			echo "FcgidIPCDir run/fcgid"
