@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { startStack, BUILD } from '../lib/servers.js';
+import { startStack, freePort, BUILD } from '../lib/servers.js';
 
 // ---- a raw WebSocket client -------------------------------------------------
 
@@ -295,4 +295,97 @@ test('direct: garbage instead of a handshake → 400, and the helper lives on', 
   assert.match(r.head, /^HTTP\/1\.1 400 /);
   const ok = await session(targets.direct, [frame(1, 'still here'), close(1000)]);
   assert.equal(ok.frames[0].payload.toString(), 'still here');
+});
+
+// ---- limits and timers, on a second echo helper of our own ----------------------
+// --max-conns 2 and a ping every second (RT_WS_PING=1), so the cap, the
+// ping/pong rule and the handshake deadline can be seen within seconds.
+
+async function spawnHelper(args, env = {}) {
+  const port = await freePort();
+  const child = spawn(path.join(BUILD, 'ws', 'rtlab-wsd'), [...args, '--listen', `127.0.0.1:${port}`],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  child.log = '';
+  child.stderr.on('data', (b) => { child.log += b; });
+  for (let i = 0; i < 100 && !/listening/.test(child.log); i++) await new Promise((r) => setTimeout(r, 50));
+  child.url = `ws://127.0.0.1:${port}/ws`;
+  child.port = port;
+  child.stop = async () => {
+    if (child.exitCode !== null) return child.exitCode;
+    const exited = new Promise((r) => child.on('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    return exited;
+  };
+  return child;
+}
+
+test('the connection cap answers 503 with Retry-After, and frees slots on close', async () => {
+  const h = await spawnHelper(['--echo', '--max-conns', '2']);
+  try {
+    const hold = [0, 1].map(() => session(h.url, [1500, close(1000)]));
+    await new Promise((r) => setTimeout(r, 500));
+    const third = await session(h.url, []);
+    assert.match(third.head, /^HTTP\/1\.1 503 /);
+    assert.match(third.head, /Retry-After: \d+/);
+    for (const r of await Promise.all(hold)) assertClosedWith(r, 1000, 'held');
+    const later = await session(h.url, [frame(1, 'room again'), close(1000)]);
+    assert.equal(later.frames[0].payload.toString(), 'room again');
+  } finally {
+    assert.equal(await h.stop(), 0, 'clean exit on SIGTERM');
+  }
+});
+
+test('a client that never answers pings is closed; one that answers stays', async () => {
+  const h = await spawnHelper(['--echo'], { RT_WS_PING: '1' });
+  try {
+    // The raw session never sends a pong: the helper pings, waits one more
+    // interval, then closes it (1008).  Generous bound: within 8 s.
+    const silent = await session(h.url, [], { timeout: 8000 });
+    assert.ok(silent.frames.some((f) => f.opcode === 9), 'it was pinged');
+    assertClosedWith(silent, 1008, 'no pong');
+    // One that answers each ping with a pong is still open after 4 s.
+    const u = new URL(h.url);
+    const alive = await new Promise((resolve) => {
+      const sock = net.connect(Number(u.port), u.hostname, () => sock.write(handshake()));
+      let buf = Buffer.alloc(0), head = true, pings = 0, closed = false;
+      sock.on('data', (b) => {
+        buf = Buffer.concat([buf, b]);
+        if (head) { const e = buf.indexOf('\r\n\r\n'); if (e < 0) return; buf = buf.subarray(e + 4); head = false; }
+        const { frames, rest } = parseFrames(buf);
+        buf = buf.subarray(buf.length - rest);
+        for (const f of frames) {
+          if (f.opcode === 9) { pings++; sock.write(frame(10, f.payload)); }
+          if (f.opcode === 8) closed = true;
+        }
+      });
+      setTimeout(() => { sock.destroy(); resolve({ pings, closed }); }, 4000);
+    });
+    assert.ok(alive.pings >= 2, `pinged ${alive.pings} times`);
+    assert.equal(alive.closed, false);
+  } finally {
+    await h.stop();
+  }
+});
+
+test('a handshake not completed within 10 s is dropped', async () => {
+  const h = await spawnHelper(['--echo']);
+  try {
+    const t0 = Date.now();
+    const r = await session(h.url, [], { request: 'GET /ws HTTP/1.1\r\nHost: x\r\n', timeout: 20000 });
+    const took = Date.now() - t0;
+    assert.ok(r.ended, 'the helper closed it');
+    assert.equal(r.head, '', 'without an answer');
+    assert.ok(took >= 9000 && took < 19000, `after ${took} ms`);
+  } finally {
+    await h.stop();
+  }
+});
+
+test('SIGTERM closes every client with 1001, then the helper exits 0', async () => {
+  const h = await spawnHelper(['--echo']);
+  const clients = [0, 1, 2].map(() => session(h.url, [], { timeout: 10000 }));
+  await new Promise((r) => setTimeout(r, 500));
+  const code = await h.stop();
+  for (const r of await Promise.all(clients)) assertClosedWith(r, 1001, 'shutdown');
+  assert.equal(code, 0);
 });
