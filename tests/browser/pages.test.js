@@ -113,3 +113,21 @@ test('a WebSocket closed by the helper is explained in words, then resumed', { t
 	const shown = await texts(page, '#messages .text');
 	assert.equal(shown.length, new Set(shown).size, 'the reconnect showed a message twice');
 });
+
+test('a refused origin (403) is explained in words', { timeout: 90000 }, async () => {
+	// A server that only accepts pages from another origin refuses our POST.
+	const strict = await startStack({ server: 'apache', mode: 'fcgid',
+		env: { RT_ALLOWED_ORIGINS: 'http://elsewhere.example' } });
+	try {
+		const page = await browser.newPage();
+		await page.goto(`${strict.base}/poll.html?channel=${channel}`);
+		await sendFrom(page, 'from the wrong origin');
+		await page.waitForFunction(() =>
+			document.querySelector('#send .status').textContent.startsWith('Not sent: 403'), null,
+		{ timeout: 20000 });
+		assert.match(await page.textContent('#send .status'), /origin is not allowed/);
+		await page.close();
+	} finally {
+		await strict.stop();
+	}
+});
