@@ -17,7 +17,8 @@ for (const server of ['apache', 'lighttpd']) describe(`lab page behind ${server}
 		stack = await startStack({ server });
 		browser = await launchBrowser();
 		page = await browser.newPage();
-		await page.goto(`${stack.base}/index.html?channel=${channel}`);
+		// The URL `make demo` prints: the lab page is the directory index.
+		await page.goto(`${stack.base}/?channel=${channel}`);
 		await page.waitForFunction(() =>
 			[...document.querySelectorAll('.pane .state')].filter((e) => e.textContent === 'open').length === 4,
 		null, { timeout: 30000 });
