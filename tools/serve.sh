@@ -459,12 +459,15 @@ start-helper)  # serve.sh start-helper RUN_DIR: start it again, same port and en
 	start_helper
 	;;
 demo)
-	out=$(cmd_start) || exit 1
-	RUN_DIR=$(echo "$out" | tail -n 1)
-	trap 'echo; echo "rtlab: stopping"; stop_run "$RUN_DIR"; exit 0' INT TERM
+	# Ctrl-C (SIGINT to the terminal's process group) or SIGTERM: stop
+	# everything this run started, even halfway through starting it.
+	trap 'echo; echo "rtlab: stopping"; [ -n "${RUN_DIR:-}" ] && stop_run "$RUN_DIR"; exit 0' INT TERM
+	cmd_start >/dev/null
+	if [ "$SERVER" = apache ]; then what="Apache, $MODE, mpm_$MPM"; else what=lighttpd; fi
+	echo "rtlab: $what; run dir $RUN_DIR (logs in logs/)"
+	[ -x "$RUN_DIR/bin/rtlab-wsd" ] &&
+		echo "rtlab: WebSocket helper on 127.0.0.1:$WS_PORT, proxied at ws://127.0.0.1:$PORT/ws"
 	echo "rtlab: http://127.0.0.1:$PORT/"
-	[ -x "$RUN_DIR/bin/rtlab-wsd" ] && echo "rtlab: WebSocket helper on 127.0.0.1:$WS_PORT (proxied at ws://127.0.0.1:$PORT/ws)"
-	echo "rtlab: $SERVER${SERVER:+ }$( [ "$SERVER" = apache ] && echo "($MODE, mpm $MPM)"), run dir $RUN_DIR, logs in $RUN_DIR/logs/"
 	echo "rtlab: Ctrl-C stops it"
 	while :; do sleep 1 & wait $! || true; done
 	;;

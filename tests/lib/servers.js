@@ -14,7 +14,7 @@
 // (default: the repo root; the sanitizer pass sets it to build-asan).
 
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, chmodSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, chmodSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -144,6 +144,7 @@ export async function startStack(opts = {}) {
     if (r.code === 0) return makeStack({ server, mode, port, wsPort, runDir, env, ws });
     lastErr = `${r.stderr}${r.stdout}`;
     await run(['stop', runDir], env);
+    if (runPids(runDir).length === 0) rmSync(runDir, { recursive: true, force: true });
     if (!/already in use|did not start listening|Address already in use/.test(lastErr)) break;
   }
   throw new Error(`startStack(${server}/${mode}) failed:\n${lastErr}`);
@@ -184,6 +185,11 @@ function makeStack({ server, mode, port, wsPort, runDir, env, ws }) {
       stopped = true;
       const r = await run(['stop', runDir], env);
       if (r.code !== 0) throw new Error(`stop failed: ${r.stderr}`);
+      // The run directory goes too, unless RTLAB_KEEP_RUNS=1 (to read its
+      // logs after a failure).
+      if (process.env.RTLAB_KEEP_RUNS !== '1' && runPids(runDir).length === 0) {
+        rmSync(runDir, { recursive: true, force: true });
+      }
     },
   };
 }
