@@ -8,6 +8,8 @@
  *     transports: ['ws', 'sse', 'longpoll', 'poll'],   // best first
  *     onMessage(msg, info) { ... msg.text ... info.transport ... },
  *     onState(state, info) { ... 'connecting' | 'open' | 'reconnecting' | 'closed' },
+ *                            // info: transport, reason, stats; when reconnecting
+ *                            // also next (the transport tried next) and delayMs
  *   });
  *   client.stats;    // { transport, state, received, requests, bytes, reconnects, ... }
  *   client.close();
@@ -173,11 +175,12 @@ class Client {
 		                            : { since: this.lastId };
 	}
 
-	setState(state, reason) {
+	/* extra: for 'reconnecting', { next, delayMs }: what is tried next, when. */
+	setState(state, reason, extra = {}) {
 		this.stats.state = state;
 		if (reason) this.stats.lastError = reason;
 		this.opts.onState(state, { transport: this.stats.transport, reason,
-		                           stats: this.stats });
+		                           stats: this.stats, ...extra });
 	}
 
 	/* Starts transports[index] as the current transport. */
@@ -270,7 +273,8 @@ class Client {
 		const cap = Math.min(this.opts.backoffMaxMs,
 		                     this.opts.backoffBaseMs * 2 ** this.failures);
 		const delay = Math.max(retryAfterMs, Math.random() * cap);
-		this.setState('reconnecting', reason);
+		this.setState('reconnecting', reason,
+			{ next: this.opts.transports[next], delayMs: Math.round(delay) });
 		this.timer = setTimeout(() => this.open(next), delay);
 	}
 
