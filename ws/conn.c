@@ -103,8 +103,8 @@ static void queue_drop(struct conn *c, int keep_started)
 {
 	struct qnode *n = c->out_head, *keep = NULL;
 
-	if (keep_started && n && c->out_off > 0) {
-		keep = n;             /* half-written: the peer must get the rest */
+	if (keep_started && n && (c->out_off > 0 || c->hello_queued)) {
+		keep = n;             /* half-written, or the 101: the peer must get it */
 		n = n->next;
 		keep->next = NULL;
 	}
@@ -256,6 +256,7 @@ static int conn_flush(struct conn *c)
 			}
 			w -= (ssize_t)left;
 			c->out_off = 0;
+			c->hello_queued = 0;   /* the first buffer out is the 101 */
 			c->out_head = q->next;
 			if (!c->out_head)
 				c->out_tail = NULL;
@@ -364,6 +365,7 @@ static void read_handshake(struct conn *c)
 	wsd.nopen++;
 	c->next_ping = now_ms() + wsd.ping_ms;
 	enqueue(c, b);
+	c->hello_queued = 1;
 	wsbuf_unref(b);
 	if (wsd.echo)
 		wsd_log(c, "open (echo)");

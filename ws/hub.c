@@ -253,18 +253,21 @@ void hub_replay(struct conn *c)
 		if (store_read_after(hub.st, c->ch->name, c->last_sent,
 		                     REPLAY_CHUNK, &ms) < 0)
 			return;   /* conn_tick retries */
-		for (size_t i = 0; i < ms.n && c->state == CONN_OPEN; i++) {
+		size_t i;
+		for (i = 0; i < ms.n && c->state == CONN_OPEN; i++) {
 			struct wsbuf *b;
 			if (ms.v[i].id > hub.cursor) {
 				caught_up = 1;    /* the rest comes live */
 				break;
 			}
+			if (c->out_bytes >= wsd.queue_max / 2)
+				break;            /* go on when the queue drains */
 			b = message_frame(&ms.v[i]);
 			conn_send(c, b);
 			wsbuf_unref(b);
 			c->last_sent = ms.v[i].id;
 		}
-		if (ms.n < REPLAY_CHUNK)
+		if (ms.n < REPLAY_CHUNK && i == ms.n)
 			caught_up = 1;
 		store_msgs_free(&ms);
 		if (caught_up && c->state == CONN_OPEN) {

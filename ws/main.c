@@ -90,7 +90,8 @@ static void usage(FILE *f)
 	    "  --echo              echo every data message back, store nothing\n"
 	    "  --max-conns N       open WebSockets at most; more get 503 (%d)\n"
 	    "environment: RT_ALLOWED_ORIGINS, RT_WS_PING (seconds between pings, %d),\n"
-	    "  RT_WS_QUEUE_MAX (bytes queued for one client before it is dropped, %d)\n"
+	    "  RT_WS_QUEUE_MAX (bytes queued for one client before it is dropped, %d),\n"
+	    "  RT_WS_SNDBUF (kernel send buffer per client in bytes; default: autotuned)\n"
 	    "SIGTERM or SIGINT closes every client with 1001, then exits.\n",
 	    STORE_DEFAULT_PATH, DEFAULT_MAX_CONNS, DEFAULT_PING_S, DEFAULT_QUEUE_MAX);
 }
@@ -178,6 +179,10 @@ static void on_accept(void)
 		}
 		/* Small frames go out at once, not after Nagle's 40 ms. */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		/* Optionally bound what the kernel buffers for a client too
+		 * (autotuning may let it grow to tcp_wmem's maximum, 4 MiB). */
+		if (wsd.sndbuf > 0)
+			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &wsd.sndbuf, sizeof wsd.sndbuf);
 		if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, serv,
 		                sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
 			snprintf(peer, sizeof peer, "?");
@@ -289,6 +294,7 @@ int main(int argc, char **argv)
 	wsd.ping_ms = (int)env_int("RT_WS_PING", 1, 3600, DEFAULT_PING_S) * 1000;
 	wsd.queue_max = (size_t)env_int("RT_WS_QUEUE_MAX", 4096, 1 << 30,
 	                                DEFAULT_QUEUE_MAX);
+	wsd.sndbuf = (int)env_int("RT_WS_SNDBUF", 0, 64 << 20, 0);
 	wsd.allowed_origins = getenv("RT_ALLOWED_ORIGINS");
 
 	/* Keep a few descriptors for the store, the log and the spare. */

@@ -67,6 +67,7 @@ struct conn {
 
 	struct qnode *out_head, *out_tail;
 	size_t out_off;               /* bytes of out_head already written */
+	int hello_queued;             /* the 101 answer is still in the queue */
 	size_t out_bytes;             /* queued, not yet written */
 	struct conn *pending_next;    /* on the to-flush list */
 	int pending;
@@ -86,6 +87,7 @@ struct wsd {
 	int max_conns;
 	int ping_ms;
 	size_t queue_max;             /* output queue bound, bytes */
+	int sndbuf;                   /* SO_SNDBUF per client; 0: kernel autotuning */
 	const char *db_path;
 	const char *allowed_origins;
 	struct ae_loop *loop;

@@ -9,10 +9,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { readFileSync } from 'node:fs';
+import { spawn, execFileSync } from 'node:child_process';
+import { readFileSync, mkdtempSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { startStack } from '../lib/servers.js';
+import { startStack, freePort, ROOT, BUILD } from '../lib/servers.js';
 import { curl } from '../lib/http.js';
 
 let s;
@@ -224,4 +225,122 @@ test('bad input never crashes the helper: other clients keep being served', asyn
   assert.equal(helperPid(), pid);
   assert.ok(s.serverPids().includes(pid), 'the same helper process is alive');
   good.close();
+});
+
+// ---- our own helper processes, on a database of their own ---------------------
+
+function newDbPath() {
+  const dir = mkdtempSync('/tmp/rtlab-wsx-');
+  chmodSync(dir, 0o755);
+  return path.join(dir, 'rtlab.db');
+}
+function createDb(db) {
+  execFileSync('sqlite3', [db], { input: readFileSync(path.join(ROOT, 'sql', 'schema.sql')) });
+}
+
+async function spawnHelper(db, env = {}) {
+  const port = await freePort();
+  const child = spawn(path.join(BUILD, 'ws', 'rtlab-wsd'), ['--listen', `127.0.0.1:${port}`, '--db', db],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  child.log = '';
+  child.stderr.on('data', (b) => { child.log += b; });
+  for (let i = 0; i < 100 && !/listening/.test(child.log); i++) await new Promise((r) => setTimeout(r, 50));
+  child.url = `ws://127.0.0.1:${port}/ws`;
+  child.stop = async () => {
+    if (child.exitCode !== null) return child.exitCode;
+    const exited = new Promise((r) => child.on('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    return exited;
+  };
+  return child;
+}
+
+function handshakeStatus(url) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.once('open', () => { ws.close(); resolve(101); });
+    ws.once('unexpected-response', (req, res) => { resolve(res.statusCode); req.destroy(); });
+    ws.on('error', (e) => { if (!/Unexpected server response/.test(e.message)) reject(e); });
+  });
+}
+
+test('a store that is not there yet: 503 at the handshake, then served once it appears', async () => {
+  const db = newDbPath();
+  const h = await spawnHelper(db);
+  try {
+    assert.equal(await handshakeStatus(`${h.url}?history=0`), 503);
+    createDb(db);
+    await until(() => /open, newest id/.test(h.log), 10000, 'the helper to open the store');
+    const ws = await open(`${h.url}?channel=late&history=0`);
+    ws.send(JSON.stringify({ type: 'send', user: 'u', text: 'stored at last' }));
+    await until(() => messages(ws).length === 1);
+    assert.equal(messages(ws)[0].text, 'stored at last');
+    ws.close();
+  } finally {
+    assert.equal(await h.stop(), 0);
+  }
+});
+
+test('a client too slow for its queue is closed with 1008 and resumes with since, losing nothing', async () => {
+  const db = newDbPath();
+  createDb(db);
+  // A small queue and kernel send buffer, so a few hundred KB make it overflow.
+  const h = await spawnHelper(db, { RT_WS_QUEUE_MAX: '65536', RT_WS_SNDBUF: '16384' });
+  try {
+    const channel = 'slow';
+    // The slow client: a raw socket that completes the handshake and then
+    // does not read, so the kernel buffers fill and the helper's queue grows.
+    const u = new URL(h.url);
+    const slow = net.connect(Number(u.port), u.hostname);
+    slow.pause();
+    await new Promise((r) => slow.once('connect', r));
+    slow.write(`GET /ws?channel=${channel}&history=0 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n` +
+      'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    await new Promise((r) => setTimeout(r, 300));
+
+    const pub = await open(`${h.url}?channel=${channel}&history=0`);
+    // The publisher reads its own copies as it goes (ten at a time), so it
+    // never lags itself; the silent client falls behind.
+    const big = 'x'.repeat(4000);
+    for (let i = 0; i < 400; i += 10) {
+      for (let k = i; k < i + 10; k++) pub.send(JSON.stringify({ type: 'send', user: 'p', text: `${k} ${big}` }));
+      await until(() => messages(pub).length === i + 10, 20000, `the publisher's copies up to ${i + 10}`);
+    }
+    await until(() => /client too slow/.test(h.log), 10000, 'the helper to drop the slow client');
+
+    // Now read everything the slow client was sent: messages, then close 1008.
+    const bytes = await new Promise((resolve) => {
+      const parts = [];
+      slow.on('data', (b) => parts.push(b));
+      slow.on('end', () => resolve(Buffer.concat(parts)));
+      slow.on('error', () => resolve(Buffer.concat(parts)));
+      slow.resume();
+    });
+    const body = bytes.subarray(bytes.indexOf('\r\n\r\n') + 4);
+    const frames = [];
+    for (let pos = 0; pos + 2 <= body.length;) {
+      let len = body[pos + 1] & 0x7f, h2 = 2;
+      if (len === 126) { len = body.readUInt16BE(pos + 2); h2 = 4; }
+      if (pos + h2 + len > body.length) break;
+      frames.push({ opcode: body[pos] & 0x0f, payload: body.subarray(pos + h2, pos + h2 + len) });
+      pos += h2 + len;
+    }
+    const last = frames.at(-1);
+    assert.equal(last.opcode, 8);
+    assert.equal(last.payload.readUInt16BE(0), 1008);
+    const got = frames.filter((f) => f.opcode === 1).map((f) => JSON.parse(f.payload).message);
+    assert.ok(got.length < 400, `dropped before the end (${got.length} delivered)`);
+    const all = messages(pub);
+    assert.deepEqual(got.map((m) => m.id), all.slice(0, got.length).map((m) => m.id), 'a prefix, in order');
+
+    // It resumes from the last id it saw and gets exactly the rest.
+    const since = got.length ? got.at(-1).id : 0;
+    const again = await open(`${h.url}?channel=${channel}&since=${since}`);
+    await until(() => messages(again).length >= 400 - got.length, 30000, 'the rest');
+    assert.deepEqual(messages(again).map((m) => m.id), all.slice(got.length).map((m) => m.id));
+    again.close();
+    pub.close();
+  } finally {
+    await h.stop();
+  }
 });
