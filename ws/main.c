@@ -193,12 +193,13 @@ static void on_accept(void)
 	}
 }
 
-static void begin_stop(void)
+static void begin_stop(int signo)
 {
 	if (wsd.stopping)
 		return;
 	wsd.stopping = 1;
-	wsd_log(NULL, "stopping: closing %d clients with 1001", wsd.nopen);
+	wsd_log(NULL, "stopping on %s: closing %d clients with 1001",
+	        strsignal(signo), wsd.nopen);
 	ae_del(wsd.loop, listen_fd);
 	close(listen_fd);
 	listen_fd = -1;
@@ -211,7 +212,7 @@ static void on_signal(void)
 	struct signalfd_siginfo si;
 
 	while (read(signal_fd, &si, sizeof si) == sizeof si)
-		begin_stop();
+		begin_stop((int)si.ssi_signo);
 }
 
 /* Blocked signals arrive through a descriptor in the epoll set, so the
