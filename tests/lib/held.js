@@ -102,6 +102,7 @@ export async function until(cond, ms, what = 'condition') {
  *   st.opened   resolves with the response (status, headers)
  *   st.raw      every byte of the body so far, as text
  *   st.events   [{ id, event, data, at }]      st.comments, st.retries
+ *               (at: performance.now() when it was parsed)
  *   st.ended    resolves when the server ends the stream
  *   st.waitFor(cond, ms)   st.close()  (drops the TCP connection)
  */
@@ -110,8 +111,8 @@ export function openStream(url, headers = {}) {
     raw: '', events: [], comments: [], retries: [], errors: [], done: false,
   };
   const parser = createParser({
-    onEvent: (e) => st.events.push({ ...e, at: Date.now() }),
-    onComment: (c) => st.comments.push({ text: c, at: Date.now() }),
+    onEvent: (e) => st.events.push({ ...e, at: performance.now() }),
+    onComment: (c) => st.comments.push({ text: c, at: performance.now() }),
     onRetry: (ms) => st.retries.push(ms),
     onError: (err) => st.errors.push(`${err.type}: ${err.message} (${JSON.stringify(err.line)})`),
   });
