@@ -1,13 +1,16 @@
 // ws_clients.test.js — strict, widely used clients talk to the helper:
 // npm `ws` with its default options, and Debian's python3-websockets
 // (tests/integration/ws_client.py), directly, through Apache
-// (mod_fcgid stack, mod_proxy_wstunnel) and through lighttpd (mod_proxy
-// with the upgrade header).  Both libraries check the handshake's accept
+// (mod_fcgid stack; mod_proxy_wstunnel's ws:// form and the 2.4.47+
+// upgrade=websocket form) and through lighttpd (mod_proxy with the upgrade
+// header).  Both libraries check the handshake's accept
 // value and every frame they get, so any framing mistake fails here.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
@@ -57,13 +60,21 @@ function python(url, user, text) {
 let apache, lighttpd;
 const targets = [];
 
+// The 2.4.47+ form of apache-conf/rtlab-ws.conf, mounted beside the classic
+// one so both are exercised: mod_proxy_http tunnels the upgrade itself.
+const UPGRADE_CONF = `ProxyPass "/up/ws" "http://127.0.0.1:\${RTLAB_WS_PORT}/ws" upgrade=websocket\n`;
+
 before(async () => {
-  apache = await startStack({ server: 'apache', mode: 'fcgid', env: ENV });
+  const dir = mkdtempSync(path.join(tmpdir(), 'rtlab-wsconf-'));
+  writeFileSync(path.join(dir, 'upgrade.conf'), UPGRADE_CONF);
+  apache = await startStack({ server: 'apache', mode: 'fcgid', env: ENV,
+    extraConf: path.join(dir, 'upgrade.conf') });
   lighttpd = await startStack({ server: 'lighttpd', mode: 'fastcgi', env: ENV });
   // Same origin means the same host:port as the URL the page connects to:
   // the helper's own port when it is reached directly.
   targets.push(['direct', apache.wsDirect, `http://127.0.0.1:${apache.wsPort}`]);
   targets.push(['apache', apache.wsUrl, apache.base]);
+  targets.push(['apache upgrade=websocket', `${apache.base.replace('http:', 'ws:')}/up/ws`, apache.base]);
   targets.push(['lighttpd', lighttpd.wsUrl, lighttpd.base]);
 });
 
