@@ -14,15 +14,17 @@
 
 import { spawn } from 'node:child_process';
 
-export function curl(url, opts = {}) {
-  const { headers = {}, data, maxTime = 30 } = opts;
-  const method = opts.method ?? (data !== undefined ? 'POST' : 'GET');
-  const args = ['-sS', '-i', '--max-time', String(maxTime), '-X', method, '-H', 'Expect:'];
+// The options every request shares: method, no "Expect: 100-continue",
+// the caller's headers.
+function requestArgs(method, headers, maxTime) {
+  const args = ['-sS', '--max-time', String(maxTime), '-X', method, '-H', 'Expect:'];
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
-  if (data !== undefined) args.push('--data-binary', '@-');
-  if (opts.compressed) args.push('--compressed');
-  if (opts.http10) args.push('--http1.0');
-  args.push('--', url);
+  return args;
+}
+
+// Runs curl with args, feeding stdin (Buffer/string, or nothing).
+// Resolves to { code, out (Buffer), err (string) }.
+function runCurl(args, stdin) {
   return new Promise((resolve, reject) => {
     const child = spawn('curl', args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const out = [];
@@ -30,18 +32,25 @@ export function curl(url, opts = {}) {
     child.stdout.on('data', (b) => out.push(b));
     child.stderr.on('data', (b) => { err += b; });
     child.on('error', reject);
-    child.on('close', (code) => {
-      const raw = Buffer.concat(out);
-      if (code !== 0 && raw.length === 0) {
-        reject(new Error(`curl ${method} ${url} failed (exit ${code}): ${err.trim()}`));
-        return;
-      }
-      resolve(parseResponse(raw, code, err));
-    });
+    child.on('close', (code) => resolve({ code, out: Buffer.concat(out), err }));
     child.stdin.on('error', () => {});   // the server may answer before reading it all
-    if (data !== undefined) child.stdin.end(data);
-    else child.stdin.end();
+    child.stdin.end(stdin);
   });
+}
+
+export async function curl(url, opts = {}) {
+  const { headers = {}, data, maxTime = 30 } = opts;
+  const method = opts.method ?? (data !== undefined ? 'POST' : 'GET');
+  const args = ['-i', ...requestArgs(method, headers, maxTime)];
+  if (data !== undefined) args.push('--data-binary', '@-');
+  if (opts.compressed) args.push('--compressed');
+  if (opts.http10) args.push('--http1.0');
+  args.push('--', url);
+  const { code, out, err } = await runCurl(args, data);
+  if (code !== 0 && out.length === 0) {
+    throw new Error(`curl ${method} ${url} failed (exit ${code}): ${err.trim()}`);
+  }
+  return parseResponse(out, code, err);
 }
 
 // "HTTP/1.1 200 OK\r\nName: value\r\n...\r\n\r\nbody" — the last header
@@ -82,44 +91,41 @@ export function parseResponse(raw, exitCode = 0, stderr = '') {
 // a keep-alive connection when they can): on a loaded machine a process
 // start per request dominates a 1000-request test.  Each request is
 // { url, method, headers, data } (data as a string, sent with --data-raw).
-// Resolves to [{ status, body }] in request order.
+// Resolves to [{ status, headers, body, json() }] in request order; headers
+// as in curl() (lower-case keys, repeated ones joined with ", ").
 const MARK = '\n<<rtlab-end ';
-export function curlMany(requests, { maxTime = 120 } = {}) {
+const MARK_END = '>>rtlab\n';
+export async function curlMany(requests, { maxTime = 120 } = {}) {
   const args = [];
   requests.forEach((req, i) => {
     if (i > 0) args.push('--next');
     const method = req.method ?? (req.data !== undefined ? 'POST' : 'GET');
-    args.push('-sS', '--max-time', String(maxTime), '-X', method, '-H', 'Expect:',
-      '-w', `${MARK}%{http_code}>>\n`);
-    for (const [k, v] of Object.entries(req.headers ?? {})) args.push('-H', `${k}: ${v}`);
+    args.push(...requestArgs(method, req.headers ?? {}, maxTime),
+      '-w', `${MARK}%{http_code} %{header_json}${MARK_END}`);
     if (req.data !== undefined) args.push('--data-raw', String(req.data));
     // No "--" here: after it curl takes every later argument, --next
     // included, as a URL.
     args.push('--url', req.url);
   });
-  return new Promise((resolve, reject) => {
-    const child = spawn('curl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out = [];
-    let err = '';
-    child.stdout.on('data', (b) => out.push(b));
-    child.stderr.on('data', (b) => { err += b; });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const text = Buffer.concat(out).toString('utf8');
-      const results = [];
-      let rest = text;
-      for (;;) {
-        const at = rest.indexOf(MARK);
-        if (at < 0) break;
-        const end = rest.indexOf('>>\n', at);
-        results.push({ status: Number(rest.slice(at + MARK.length, end)), body: rest.slice(0, at) });
-        rest = rest.slice(end + 3);
-      }
-      if (results.length !== requests.length) {
-        reject(new Error(`curl (exit ${code}) answered ${results.length} of ${requests.length} requests: ${err.trim()}`));
-        return;
-      }
-      resolve(results);
-    });
-  });
+  const { code, out, err } = await runCurl(args);
+  const results = [];
+  let rest = out.toString('utf8');
+  for (;;) {
+    const at = rest.indexOf(MARK);
+    if (at < 0) break;
+    const end = rest.indexOf(MARK_END, at);
+    const tail = rest.slice(at + MARK.length, end);
+    const space = tail.indexOf(' ');
+    const headers = {};
+    for (const [k, v] of Object.entries(JSON.parse(tail.slice(space + 1) || '{}'))) {
+      headers[k.toLowerCase()] = [].concat(v).join(', ');
+    }
+    const body = rest.slice(0, at);
+    results.push({ status: Number(tail.slice(0, space)), headers, body, json: () => JSON.parse(body) });
+    rest = rest.slice(end + MARK_END.length);
+  }
+  if (results.length !== requests.length) {
+    throw new Error(`curl (exit ${code}) answered ${results.length} of ${requests.length} requests: ${err.trim()}`);
+  }
+  return results;
 }
