@@ -425,10 +425,23 @@ static FCGX_Stream *cgi_stream_init(struct cgi_stream *c, int fd, int reader)
 	return &c->s;
 }
 
+/* Reads and drops up to HTTP_DRAIN_MAX more bytes of a request body. */
+static void drain_input(FCGX_Stream *in)
+{
+	char sink[4096];
+	size_t dropped = 0;
+	int n;
+
+	while (dropped < HTTP_DRAIN_MAX &&
+	       (n = FCGX_GetStr(sink, sizeof sink, in)) > 0)
+		dropped += (size_t)n;
+}
+
 int http_accept(struct http_req *r)
 {
 	static struct cgi_stream cgi_in, cgi_out, cgi_err;
 	static int cgi_served;
+	static FCGX_Stream *prev_in;
 	FCGX_Stream *in, *out, *err;
 	FCGX_ParamArray env;
 
@@ -436,9 +449,15 @@ int http_accept(struct http_req *r)
 	 * with something other than ENOTCONN).  It also runs FCGX_Init(),
 	 * which ignores SIGPIPE, so a vanished client is a write error. */
 	if (!FCGX_IsCGI()) {
+		/* Read what is left of the previous request's body first: a
+		 * FastCGI connection closed with unread input in it is reset
+		 * (TCP RST) and the server may lose the answer we just wrote. */
+		if (prev_in != NULL)
+			drain_input(prev_in);
 		if (FCGX_Accept(&in, &out, &err, &env) < 0)
 			return -1;
 		http_req_init(r, in, out, err, env);
+		prev_in = in;
 		return 0;
 	}
 	if (cgi_served) {
@@ -491,18 +510,6 @@ static size_t read_full(struct http_req *r, char *buf, size_t want)
 	return got;
 }
 
-/* Reads and drops up to HTTP_DRAIN_MAX more bytes of the body. */
-static void drain_body(struct http_req *r)
-{
-	char sink[4096];
-	size_t dropped = 0;
-	int n;
-
-	while (dropped < HTTP_DRAIN_MAX &&
-	       (n = FCGX_GetStr(sink, sizeof sink, r->in)) > 0)
-		dropped += (size_t)n;
-}
-
 int http_read_body(struct http_req *r, char *buf, size_t max, size_t *len)
 {
 	const char *cl = http_req_param(r, "CONTENT_LENGTH");
@@ -515,7 +522,7 @@ int http_read_body(struct http_req *r, char *buf, size_t max, size_t *len)
 		 * the end, one byte past max to tell "exactly max" from "more". */
 		size_t got = read_full(r, buf, max + 1);
 		if (got > max) {
-			drain_body(r);
+			drain_input(r->in);
 			buf[0] = '\0';
 			return 413;
 		}
@@ -526,7 +533,7 @@ int http_read_body(struct http_req *r, char *buf, size_t max, size_t *len)
 	if (http_parse_int(cl, 0, LLONG_MAX, &want) < 0)
 		return 400;
 	if ((unsigned long long)want > max) {
-		drain_body(r);
+		drain_input(r->in);
 		return 413;
 	}
 	*len = read_full(r, buf, (size_t)want);
