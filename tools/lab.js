@@ -27,7 +27,7 @@ import net from 'node:net';
 import zlib from 'node:zlib';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { startStack } from '../tests/lib/servers.js';
@@ -47,14 +47,23 @@ const now = () => performance.now();
 // starts and stops in a fraction of the time (experiment 10 keeps the full one).
 const SMALL_POOLS = { RTLAB_HELD_PROCS: '4', RTLAB_PROCS: '2' };
 
-// Starts a stack, runs fn(stack), always stops it (by pid, in the harness).
+// Starts a stack, runs fn(stack), always stops it (by pid, in the harness,
+// which also removes the run directory unless RTLAB_KEEP_RUNS=1).
 export async function withStack(opts, fn) {
 	const env = opts.mode === 'proxy-fcgi' && !opts.fullPools ? { ...SMALL_POOLS, ...(opts.env || {}) } : opts.env;
 	const s = await startStack({ ws: false, ...opts, env });
 	try {
 		return await fn(s);
 	} finally {
-		await s.stop();
+		await s.stop().catch(async (err) => {
+			// Never leave a server behind: one more try, by the run dir's pids.
+			await sleep(1000);
+			try {
+				execFileSync(path.join(ROOT, 'tools', 'serve.sh'), ['stop', s.runDir], { stdio: 'ignore' });
+			} catch {
+				throw err;
+			}
+		});
 	}
 }
 
@@ -747,8 +756,11 @@ export const EXPERIMENTS = [
 // ---- the table ----------------------------------------------------------
 
 function versions() {
+	// wrk prints its version and exits 1: read the output whatever the status.
 	const first = (cmd, args) => {
-		try { return execFileSync(cmd, args, { encoding: 'utf8' }).split('\n')[0].trim(); } catch { return `${cmd}: not found`; }
+		const r = spawnSync(cmd, args, { encoding: 'utf8' });
+		if (r.error) return `${cmd}: not found`;
+		return `${r.stdout}${r.stderr}`.split('\n')[0].trim();
 	};
 	return [
 		first('apache2', ['-v']).replace(/^Server version:\s*/, ''),
@@ -769,14 +781,15 @@ export function renderTable(rows) {
 
 function renderResults(rows, ran, seconds, vers) {
 	const all = ran.length === EXPERIMENTS.length;
+	const failed = rows.filter((r) => r.outcome === 'error').map((r) => r.exp);
 	return `# Config lab — measured results
 
-Written by \`make lab\` (\`tools/lab.sh\`) on ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}; every figure
+Written by \`make lab\` (\`tools/lab.sh\`), finished ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}; every figure
 below was measured in that run by real clients against a private server started
 for it. Do not edit by hand: run \`make lab\` again. What each experiment asks,
 and why the servers behave this way, is in [config-lab.md](config-lab.md).
 
-${all ? 'All experiments' : `Experiments ${ran.join(', ')} only (a partial run)`}, ${seconds.toFixed(0)} s in all.
+${all ? 'All experiments' : `Experiments ${ran.join(', ')} only (a partial run)`}, ${seconds.toFixed(0)} s in all${failed.length ? `; experiment ${failed.join(', ')} did not run (see its row)` : ''}.
 
 ${vers.map((v) => `- ${v}`).join('\n')}
 
