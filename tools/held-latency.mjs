@@ -5,7 +5,11 @@
 // come from here.  (The full load benchmark is tools/bench.sh.)
 //
 //   node tools/held-latency.mjs [--server apache|lighttpd] [--mode fcgid|proxy-fcgi|cgi]
-//                               [--n 200] [--idle 30]
+//                               [--n 200] [--idle 30] [--nice -10]
+//
+// --nice N (root) renices this process and the stack it started (by pid; the
+// processes they spawn later inherit it): on a machine shared with other
+// work it measures the software rather than the scheduler's queue.
 //
 // Latency: one subscriber, messages published one at a time with send.fcgi
 // over a keep-alive connection.  For each message: t0 just before the POST
@@ -25,6 +29,7 @@
 
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { startStack } from '../tests/lib/servers.js';
 import { openStream, busyPids, cpuTicks, until, sleep } from '../tests/lib/held.js';
 
@@ -36,6 +41,7 @@ const server = args.server ?? 'apache';
 const mode = args.mode ?? (server === 'apache' ? 'fcgid' : 'fastcgi');
 const N = Number(args.n ?? 200);
 const IDLE_S = Number(args.idle ?? 30);
+const NICE = args.nice !== undefined ? Number(args.nice) : null;
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 const now = () => performance.now();   // the clock openStream() stamps events with
@@ -152,7 +158,10 @@ async function idleCpu(s) {
 
 const s = await startStack({ server, mode, ws: false });
 try {
-  console.log(`held-latency: ${server}/${mode}, ${N} messages each, loadavg ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+  if (NICE !== null) {
+    execFileSync('renice', ['-n', String(NICE), '-p', String(process.pid), ...s.serverPids().map(String)], { stdio: 'ignore' });
+  }
+  console.log(`held-latency: ${server}/${mode}, ${N} messages each${NICE !== null ? `, nice ${NICE}` : ''}, loadavg ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   // Warm up: processes spawned, SQLite pages cached.
   await publish(s, 'warmup', 'x');
   const sse = await sseLatency(s);
