@@ -29,7 +29,7 @@ usage: tools/bench.sh [options]            (`make bench` runs it with none)
       --server S         apache | lighttpd                      (SERVER, apache)
       --mode M           fcgid | proxy-fcgi | cgi (apache)      (MODE, fcgid)
       --sweep LIST       clients per sweep step                 (BENCH_SWEEP, 10,100,1000,10000)
-      --sweep-duration S seconds of publishing per sweep step   (BENCH_SWEEP_DURATION, 8)
+      --sweep-duration S seconds of publishing per sweep step   (BENCH_SWEEP_DURATION, 5)
       --held-max N       most long-poll/SSE clients in the sweep (BENCH_HELD_MAX, 400)
       --poll-max N       most polling clients in the sweep      (BENCH_POLL_MAX, 1000)
       --scale-ws N       WebSockets in the connection-scale run (BENCH_SCALE_WS, 10000)
@@ -54,7 +54,7 @@ INTERVALS=${BENCH_POLL_INTERVALS:-1000,5000}
 SERVER=${SERVER:-apache}
 MODE=${MODE:-fcgid}
 SWEEP=${BENCH_SWEEP:-10,100,1000,10000}
-SWEEP_DURATION=${BENCH_SWEEP_DURATION:-8}
+SWEEP_DURATION=${BENCH_SWEEP_DURATION:-5}
 HELD_MAX=${BENCH_HELD_MAX:-400}
 POLL_MAX=${BENCH_POLL_MAX:-1000}
 SCALE_WS=${BENCH_SCALE_WS:-10000}
