@@ -14,6 +14,7 @@
 #   MPM=event        event | prefork                     (apache only)
 #   RUN_DIR          run directory (default: a new /tmp/rtlab-run.XXXXXX)
 #   EXTRA_CONF       a file appended to the generated server config (lab variants)
+#   APACHE_DEFINES   names passed to Apache as -D NAME (e.g. RTLAB_WS_UPGRADE)
 #   RTLAB_BUILD      the built tree whose binaries are staged (default: repo root)
 #   WS=0             do not start the helper
 #   RT_*             passed to every endpoint and to the helper (RT_DB included;
@@ -298,13 +299,17 @@ spawn_pools() {
 
 start_apache() {
 	apache_conf
-	apache2 -t -f "$RUN_DIR/conf/httpd.conf" >"$RUN_DIR/logs/configtest.log" 2>&1 || {
+	# APACHE_DEFINES="A B" starts Apache with -D A -D B (e.g. RTLAB_WS_UPGRADE
+	# for the 2.4.47+ form of the /ws proxy in rtlab-ws.conf).
+	local defines=() d
+	for d in ${APACHE_DEFINES:-}; do defines+=(-D "$d"); done
+	apache2 -t -f "$RUN_DIR/conf/httpd.conf" "${defines[@]}" >"$RUN_DIR/logs/configtest.log" 2>&1 || {
 		cat "$RUN_DIR/logs/configtest.log" >&2; die "apache config test failed"
 	}
 	[ "$MODE" = proxy-fcgi ] && spawn_pools
 	# -DFOREGROUND: no daemon fork, so $! is the Apache parent, which makes
 	# itself a session leader; stop_run finds its children by that session.
-	env RT_DB="$RT_DB" setsid apache2 -f "$RUN_DIR/conf/httpd.conf" -DFOREGROUND \
+	env RT_DB="$RT_DB" setsid apache2 -f "$RUN_DIR/conf/httpd.conf" "${defines[@]}" -DFOREGROUND \
 		</dev/null >>"$RUN_DIR/logs/stderr.log" 2>&1 &
 	record $! apache2
 	wait_for "$PORT" $! apache "$RUN_DIR/logs/error.log"
