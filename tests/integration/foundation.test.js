@@ -13,11 +13,13 @@
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { startStack, STACKS } from '../lib/servers.js';
 import { curl, curlMany } from '../lib/http.js';
 
 const FORM = { 'Content-Type': 'application/x-www-form-urlencoded' };
 const JSON_CT = { 'Content-Type': 'application/json' };
+const ALLOWED = 'http://allowed.example';
 
 function assertJsonHeaders(r, cacheControl = 'no-store') {
   assert.match(r.headers['content-type'] ?? '', /^application\/json; charset=utf-8$/i);
@@ -60,7 +62,11 @@ for (const stack of STACKS) {
     const poll = (qs, headers = {}) => curl(`${s.base}/cgi-bin/poll.fcgi?${qs}`, { headers });
 
     before(async () => {
-      s = await startStack({ ...stack, ws: false });
+      // RT_ALLOWED_ORIGINS reaches send.fcgi only if the stack passes the
+      // caller's RT_* through (FcgidInitialEnv/PassEnv, spawn-fcgi's
+      // environment, CGI env, lighttpd bin-environment): the 403 test
+      // below depends on it.
+      s = await startStack({ ...stack, ws: false, env: { RT_ALLOWED_ORIGINS: `${ALLOWED} http://other.example` } });
     });
     after(async () => {
       await s?.stop();
@@ -167,14 +173,16 @@ for (const stack of STACKS) {
       assert.deepEqual(afterRead.messages, before.messages, 'nothing was stored by bad requests');
     });
 
-    test('403 for a cross-origin POST; same-origin and no Origin pass', async () => {
+    test('403 for an Origin not in RT_ALLOWED_ORIGINS; listed and absent Origins pass', async () => {
       assertError(await send('channel=origin&text=x', { ...FORM, Origin: 'http://evil.example' }), 403, 'cross-origin');
-      const same = await send('channel=origin&text=same', { ...FORM, Origin: s.base });
-      assert.equal(same.status, 201, same.body);
+      // With a list set, even the server's own origin must be on it.
+      assertError(await send('channel=origin&text=x', { ...FORM, Origin: s.base }), 403, 'not listed');
+      const listed = await send('channel=origin&text=listed', { ...FORM, Origin: ALLOWED });
+      assert.equal(listed.status, 201, listed.body);
       const none = await send('channel=origin&text=none');
       assert.equal(none.status, 201, none.body);
       const msgs = (await poll('channel=origin&since=0')).json().messages.map((m) => m.text);
-      assert.deepEqual(msgs, ['same', 'none']);
+      assert.deepEqual(msgs, ['listed', 'none']);
     });
 
     test('405 with Allow for a wrong method', async () => {
@@ -239,6 +247,27 @@ for (const stack of STACKS) {
       assert.deepEqual(new Set(storedIds), ids, 'the acknowledged ids are the stored ids');
       assert.deepEqual(new Set(stored.map((m) => m.text)), new Set(acks.map((m) => m.text)));
     });
+
+    test('the FastCGI processes are the run\'s, and stop() ends every one of them', async () => {
+      const pids = s.serverPids();
+      const exe = (pid) => { try { return readlinkSync(`/proc/${pid}/exe`); } catch { return ''; } };
+      const uid = (pid) => {
+        try { return Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)[1]); } catch { return -1; }
+      };
+      if (stack.mode !== 'cgi') {   // CGI processes live for one request only
+        const endpoints = pids.filter((pid) => exe(pid).startsWith(`${s.runDir}/cgi-bin/`));
+        assert.ok(endpoints.length > 0, `serverPids() includes the FastCGI processes: ${pids.join(' ')}`);
+        if (process.getuid() === 0) {
+          for (const pid of endpoints) assert.equal(uid(pid), 33, `endpoint ${pid} runs as www-data`);
+        }
+      }
+      await s.stop();
+      const alive = pids.filter((pid) => {
+        try { return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8')); } catch { return false; }
+      });
+      assert.deepEqual(alive, [], 'nothing the run started is left');
+      assert.deepEqual(s.serverPids(), []);
+    });
   });
 }
 
@@ -264,6 +293,13 @@ for (const stack of [STACKS[0], STACKS[3]]) {
         assertError(b, 503, 'poll without a store');
         assert.ok(b.headers['retry-after'], 'poll: Retry-After');
       }
+    });
+
+    test('without RT_ALLOWED_ORIGINS the server\'s own origin passes, another is refused', async () => {
+      const post = (origin) => curl(`${s.base}/cgi-bin/send.fcgi`,
+        { method: 'POST', data: 'text=x', headers: { ...FORM, Origin: origin } });
+      assertError(await post('http://evil.example'), 403, 'cross-origin');
+      assertError(await post(s.base), 503, 'same origin gets as far as the store');
     });
   });
 }
