@@ -9,11 +9,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, mkdtempSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { startStack, freePort, ROOT, BUILD } from '../lib/servers.js';
+import { startStack, ROOT } from '../lib/servers.js';
+import { spawnHelper } from './wsd_spawn.js';
 import { curl } from '../lib/http.js';
 
 let s;
@@ -238,23 +239,6 @@ function createDb(db) {
   execFileSync('sqlite3', [db], { input: readFileSync(path.join(ROOT, 'sql', 'schema.sql')) });
 }
 
-async function spawnHelper(db, env = {}) {
-  const port = await freePort();
-  const child = spawn(path.join(BUILD, 'ws', 'rtlab-wsd'), ['--listen', `127.0.0.1:${port}`, '--db', db],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
-  child.log = '';
-  child.stderr.on('data', (b) => { child.log += b; });
-  for (let i = 0; i < 100 && !/listening/.test(child.log); i++) await new Promise((r) => setTimeout(r, 50));
-  child.url = `ws://127.0.0.1:${port}/ws`;
-  child.stop = async () => {
-    if (child.exitCode !== null) return child.exitCode;
-    const exited = new Promise((r) => child.on('exit', (code) => r(code)));
-    child.kill('SIGTERM');
-    return exited;
-  };
-  return child;
-}
-
 function handshakeStatus(url) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
@@ -266,7 +250,7 @@ function handshakeStatus(url) {
 
 test('a store that is not there yet: 503 at the handshake, then served once it appears', async () => {
   const db = newDbPath();
-  const h = await spawnHelper(db);
+  const h = await spawnHelper(['--db', db]);
   try {
     assert.equal(await handshakeStatus(`${h.url}?history=0`), 503);
     createDb(db);
@@ -285,7 +269,7 @@ test('a client too slow for its queue is closed with 1008 and resumes with since
   const db = newDbPath();
   createDb(db);
   // A small queue and kernel send buffer, so a few hundred KB make it overflow.
-  const h = await spawnHelper(db, { RT_WS_QUEUE_MAX: '65536', RT_WS_SNDBUF: '16384' });
+  const h = await spawnHelper(['--db', db], { RT_WS_QUEUE_MAX: '65536', RT_WS_SNDBUF: '16384' });
   try {
     const channel = 'slow';
     // The slow client: a raw socket that completes the handshake and then

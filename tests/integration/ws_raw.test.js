@@ -11,9 +11,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
-import { startStack, freePort, BUILD } from '../lib/servers.js';
+import { startStack } from '../lib/servers.js';
+import { spawnHelper } from './wsd_spawn.js';
 
 // ---- a raw WebSocket client -------------------------------------------------
 
@@ -163,28 +162,13 @@ before(async () => {
   // proxies /ws to, in place of the stack's own helper.
   stack = await startStack({ server: 'apache', mode: 'fcgid', ws: true });
   await stack.stopHelper();
-  const bin = path.join(BUILD, 'ws', 'rtlab-wsd');
-  echoHelper = spawn(bin, ['--echo', '--listen', `127.0.0.1:${stack.wsPort}`],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env } });
-  echoHelper.stderr.on('data', () => {});
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise((r) => {
-      const s = net.connect(stack.wsPort, '127.0.0.1', () => { s.destroy(); r(true); });
-      s.on('error', () => r(false));
-    });
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  targets.direct = `ws://127.0.0.1:${stack.wsPort}/ws`;
+  echoHelper = await spawnHelper(['--echo'], {}, stack.wsPort);
+  targets.direct = echoHelper.url;
   targets.apache = stack.wsUrl;
 });
 
 after(async () => {
-  if (echoHelper && echoHelper.exitCode === null) {
-    const exited = new Promise((r) => echoHelper.on('exit', r));
-    echoHelper.kill('SIGTERM');
-    await exited;
-  }
+  await echoHelper?.stop();
   await stack?.stop();
 });
 
@@ -303,24 +287,6 @@ test('direct: garbage instead of a handshake → 400, and the helper lives on', 
 // ---- limits and timers, on a second echo helper of our own ----------------------
 // --max-conns 2 and a ping every second (RT_WS_PING=1), so the cap, the
 // ping/pong rule and the handshake deadline can be seen within seconds.
-
-async function spawnHelper(args, env = {}) {
-  const port = await freePort();
-  const child = spawn(path.join(BUILD, 'ws', 'rtlab-wsd'), [...args, '--listen', `127.0.0.1:${port}`],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
-  child.log = '';
-  child.stderr.on('data', (b) => { child.log += b; });
-  for (let i = 0; i < 100 && !/listening/.test(child.log); i++) await new Promise((r) => setTimeout(r, 50));
-  child.url = `ws://127.0.0.1:${port}/ws`;
-  child.port = port;
-  child.stop = async () => {
-    if (child.exitCode !== null) return child.exitCode;
-    const exited = new Promise((r) => child.on('exit', (code) => r(code)));
-    child.kill('SIGTERM');
-    return exited;
-  };
-  return child;
-}
 
 test('the connection cap answers 503 with Retry-After, and frees slots on close', async () => {
   const h = await spawnHelper(['--echo', '--max-conns', '2']);
