@@ -12,6 +12,9 @@
 //
 // RTLAB_BUILD (environment) names the built tree whose binaries are staged
 // (default: the repo root; the sanitizer pass sets it to build-asan).
+// opts.env also reaches serve.sh itself, so its knobs work from a test:
+// APACHE_DEFINES, RTLAB_HELD_PROCS / RTLAB_PROCS (spawn-fcgi pool sizes).
+// RTLAB_KEEP_RUNS=1 keeps each run directory (config, logs) after stop().
 
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, chmodSync, rmSync } from 'node:fs';
