@@ -506,6 +506,16 @@ static void conn_close(struct conn *c)
 	}
 }
 
+/* Closes and frees every buffer: the connection is done for good. */
+static void conn_free(struct conn *c)
+{
+	conn_close(c);
+	free(c->in);
+	free(c->body);
+	c->in = c->body = NULL;
+	c->in_cap = c->body_cap = 0;
+}
+
 static int conn_open(struct conn *c, const struct target *t)
 {
 	int one = 1;
@@ -1782,9 +1792,9 @@ int main(int argc, char **argv)
 	}
 	/* Close every socket before exiting so the servers see clean FINs. */
 	for (i = 0; i < opt.clients; i++)
-		conn_close(&subs[i]);
+		conn_free(&subs[i]);
 	for (i = 0; i < PUB_MAX; i++)
-		conn_close(&pubs[i]);
+		conn_free(&pubs[i]);
 	free(subs);
 	free(seen);
 	free(acked);
