@@ -306,8 +306,14 @@ table_runs() { # csv label server mode
 	if has ws; then
 		run "$csv" "$label" "$server" "$mode" 1 -t ws "${common[@]}"
 		run "$csv" "helper" "$server" "$mode" 1 -t ws --ws-base "ws://127.0.0.1:@WS_PORT@" "${common[@]}"
+		run "$csv" "helper-wspub" "$server" "$mode" 1 -t ws --ws-base "ws://127.0.0.1:@WS_PORT@" \
+			--pub-ws "$WSPUB" "${common[@]}"
 	fi
 }
+
+# The WebSocket publisher of the helper-wspub rows: frames to the helper,
+# so the message never crosses Apache or a FastCGI process.
+WSPUB='ws://127.0.0.1:@WS_PORT@/ws?channel={channel}&history=0'
 
 T0=$(date +%s)
 CSV=$OUT/comparison.csv
@@ -376,9 +382,14 @@ if [ "$DO_SCALE" = 1 ]; then
 	say "== 3. connection scale"
 	if has ws; then
 		say "   $SCALE_WS WebSockets on the helper, one message to all (max_ms: until the"
-		say "   last has it); CPU and RSS are the helper's alone"
+		say "   last has it); CPU and RSS are the helper's alone; published by HTTP POST"
+		say "   (helper) and by a WebSocket client of the helper (helper-wspub)"
+		# --pid-file /dev/null overrides run's: count the helper alone.
 		run "$CSV" helper "$SERVER" "$MODE" 1 -t ws -c "$SCALE_WS" -m 1 -r 1 \
 			--ws-base "ws://127.0.0.1:@WS_PORT@" --pids @HELPER@ --pid-file /dev/null
+		run "$CSV" helper-wspub "$SERVER" "$MODE" 1 -t ws -c "$SCALE_WS" -m 1 -r 1 \
+			--ws-base "ws://127.0.0.1:@WS_PORT@" --pub-ws "$WSPUB" --pids @HELPER@ \
+			--pid-file /dev/null
 	fi
 	if [ "$SERVER" = apache ] && [ "$MODE" = fcgid ]; then
 		say "   $SCALE_HELD long-poll / SSE clients against the shipped mod_fcgid limits"

@@ -159,6 +159,7 @@ static struct {
 	const char *pub_url;
 	const char *pub_body;
 	const char *pub_type;
+	const char *pub_ws;        /* publish over this WebSocket URL instead */
 	const char *channel;
 	const char *cursor_key;
 	const char *id_key;
@@ -445,6 +446,8 @@ static void sub_ready(struct conn *c)
 	}
 }
 
+static void pub_echo(int seq);
+
 /*
  * A subscriber now holds a whole unit (poll answer, SSE event, WebSocket
  * message): find every "lg.<run>.<seq>.<usec>" in it.
@@ -454,7 +457,8 @@ static void note_messages(struct conn *c, const char *p, size_t len)
 	const char *end = p + len;
 	uint64_t now = wall_us();
 
-	sub_ready(c);              /* a client that receives is subscribed */
+	if (!c->is_pub)
+		sub_ready(c);          /* a client that receives is subscribed */
 	while (p < end) {
 		const char *hit = memmem(p, (size_t)(end - p), run_tag, run_tag_len);
 		long long seq, sent;
@@ -473,7 +477,10 @@ static void note_messages(struct conn *c, const char *p, size_t len)
 			p = hit + run_tag_len;
 			continue;
 		}
-		seen_mark(c, seq, (uint64_t)sent, now);
+		if (c->is_pub)
+			pub_echo((int)seq);
+		else
+			seen_mark(c, seq, (uint64_t)sent, now);
 	}
 }
 
@@ -591,6 +598,21 @@ static char *request_new(const char *method, const struct target *t,
 	return req;
 }
 
+/* The opening handshake's headers with a fresh key (RFC 6455 §4.1). */
+static void ws_upgrade_headers(struct conn *c, char *extra, size_t cap)
+{
+	unsigned char raw[16];
+	size_t i;
+
+	for (i = 0; i < sizeof raw; i++)
+		raw[i] = (unsigned char)random();
+	EVP_EncodeBlock((unsigned char *)c->ws_key, raw, sizeof raw);
+	snprintf(extra, cap,
+	         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	         "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n",
+	         c->ws_key);
+}
+
 /* A subscriber's next request: its technique's GET from its cursor. */
 static void sub_request(struct conn *c)
 {
@@ -599,19 +621,10 @@ static void sub_request(struct conn *c)
 	char *req;
 
 	expand(path, sizeof path, sub_target.path, c->since, NULL);
-	if (opt.tech == TECH_SSE) {
+	if (opt.tech == TECH_SSE)
 		snprintf(extra, sizeof extra, "Accept: text/event-stream\r\n");
-	} else if (opt.tech == TECH_WS) {
-		unsigned char raw[16];
-		size_t i;
-		for (i = 0; i < sizeof raw; i++)
-			raw[i] = (unsigned char)random();
-		EVP_EncodeBlock((unsigned char *)c->ws_key, raw, sizeof raw);
-		snprintf(extra, sizeof extra,
-		         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-		         "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n",
-		         c->ws_key);
-	}
+	else if (opt.tech == TECH_WS)
+		ws_upgrade_headers(c, extra, sizeof extra);
 	req = request_new("GET", &sub_target, path, extra, NULL, 0, &len);
 	sub_requests++;
 	if (conn_send(c, &sub_target, req, len) != 0) {
@@ -645,6 +658,63 @@ static void pub_result(int seq, int ok)
 	}
 }
 
+/* A WebSocket publisher got its own message back: it is stored and sent. */
+static void pub_echo(int seq)
+{
+	if (seq == nmsg ? primer_acked != 0 : acked[seq])
+		return;
+	pub_result(seq, 1);
+}
+
+/* The text of message seq, stamped now: "lg.<run>.<seq>.<usec>." + padding. */
+static int message_text(char *text, size_t cap, int seq)
+{
+	int n = snprintf(text, cap, "%s%d.%llu.", run_tag, seq,
+	                 (unsigned long long)wall_us());
+
+	while (n < opt.size && n < (int)cap - 1)
+		text[n++] = 'x';
+	text[n] = '\0';
+	return n;
+}
+
+/*
+ * Publishing over a WebSocket (SPEC: a client frame {"type":"send",...} is
+ * stored, then delivered to every subscriber of the channel, its sender
+ * included): one connection, frames written as they are due, and the
+ * message's return to the publisher is its acknowledgement.
+ */
+static int pub_send_ws(int seq)
+{
+	struct conn *c = &pubs[0];
+	char text[TEXT_MAX + 1], json[TEXT_MAX + 64];
+	unsigned char frame[TEXT_MAX + 64 + WS_HEADER_MAX], mask[4];
+	size_t len, i;
+	int n;
+
+	if (c->fd < 0) {
+		char path[URL_MAX], extra[256], *req;
+		expand(path, sizeof path, pub_target.path, 0, NULL);
+		ws_upgrade_headers(c, extra, sizeof extra);
+		req = request_new("GET", &pub_target, path, extra, NULL, 0, &len);
+		conn_send(c, &pub_target, req, len);
+		return -1;
+	}
+	if (c->state != C_WS)
+		return -1;             /* the handshake is still under way */
+	pub_start_us[seq] = now_us();
+	message_text(text, sizeof text, seq);
+	n = snprintf(json, sizeof json, "{\"type\":\"send\",\"user\":\"loadgen\",\"text\":\"%s\"}",
+	             text);
+	for (i = 0; i < 4; i++)
+		mask[i] = (unsigned char)random();
+	len = ws_frame_encode(frame, sizeof frame, 1, WS_OP_TEXT, json, (size_t)n, mask);
+	/* A frame this small goes out whole, or the connection is stuck. */
+	if (write(c->fd, frame, len) != (ssize_t)len)
+		pub_result(seq, 0);
+	return 0;
+}
+
 /*
  * Starts publishing message seq (seq == nmsg: the primer, sent before the
  * measurement); -1 if every publisher connection is busy.
@@ -654,8 +724,10 @@ static int pub_send(int seq)
 	char text[TEXT_MAX + 1], body[TEXT_MAX * 2], *req;
 	struct conn *c = NULL;
 	size_t len, blen;
-	int i, n;
+	int i;
 
+	if (opt.pub_ws)
+		return pub_send_ws(seq);
 	for (i = 0; i < PUB_MAX && c == NULL; i++)
 		if (!pubs[i].busy && pubs[i].state == C_IDLE)
 			c = &pubs[i];
@@ -665,11 +737,7 @@ static int pub_send(int seq)
 	if (c == NULL)
 		return -1;
 	pub_start_us[seq] = now_us();
-	n = snprintf(text, sizeof text, "%s%d.%llu.", run_tag, seq,
-	             (unsigned long long)wall_us());
-	while (n < opt.size && n < TEXT_MAX)
-		text[n++] = 'x';
-	text[n] = '\0';
+	message_text(text, sizeof text, seq);
 	blen = expand(body, sizeof body, opt.pub_body, 0, text);
 	req = request_new("POST", &pub_target, pub_target.path, NULL, body, blen, &len);
 	c->busy = 1;
@@ -947,8 +1015,19 @@ static void ws_send_control(struct conn *c, int opcode, const void *p, size_t n)
 	/* A control frame is tiny; if the socket cannot take it now we drop it
 	 * (the benchmark never relies on pongs). */
 	w = write(c->fd, frame, len);
-	if (w > 0)
+	if (w > 0 && !c->is_pub)
 		sub_bytes_out += w;
+}
+
+/* A socket broke: a publish failed, or a subscriber retries after a pause. */
+static void conn_fail(struct conn *c, long long *counter)
+{
+	if (c->is_pub) {
+		conn_close(c);
+		pub_finish(c, 0);
+	} else {
+		sub_retry(c, counter);
+	}
 }
 
 /* Frames arriving on an open WebSocket. */
@@ -976,12 +1055,22 @@ static void ws_feed(struct conn *c)
 		} else if (ev.type == WS_EV_CLOSE || ev.type == WS_EV_ERROR) {
 			if (ev.type == WS_EV_ERROR)
 				err_proto++;
-			sub_retry(c, &err_reset);
+			conn_fail(c, &err_reset);
 			return;
 		}
 	}
 	memmove(c->in, c->in + off, c->in_len - off);
 	c->in_len -= off;
+}
+
+/* The 101 is in: frames from now on (what is left in c->in is the first). */
+static void ws_open(struct conn *c)
+{
+	c->state = C_WS;
+	ws_reader_init(&c->ws, 0);
+	c->ws_inited = 1;
+	conn_watch(c, EPOLLIN, EPOLL_CTL_MOD);
+	ws_feed(c);
 }
 
 static void sub_response_done(struct conn *c)
@@ -994,12 +1083,8 @@ static void sub_response_done(struct conn *c)
 			sub_retry(c, r->status == 101 ? &err_proto : &err_http);
 			return;
 		}
-		c->state = C_WS;
-		ws_reader_init(&c->ws, 0);
-		c->ws_inited = 1;
-		conn_watch(c, EPOLLIN, EPOLL_CTL_MOD);
 		sub_ready(c);
-		ws_feed(c);
+		ws_open(c);
 		return;
 	}
 	if (opt.tech == TECH_SSE) {
@@ -1043,17 +1128,6 @@ static void sse_head_done(struct conn *c)
 {
 	if (c->resp.status == 200)
 		sub_ready(c);
-}
-
-/* A socket broke: a publish failed, or a subscriber retries after a pause. */
-static void conn_fail(struct conn *c, long long *counter)
-{
-	if (c->is_pub) {
-		conn_close(c);
-		pub_finish(c, 0);
-	} else {
-		sub_retry(c, counter);
-	}
 }
 
 static void conn_readable(struct conn *c)
@@ -1131,6 +1205,16 @@ static void conn_readable(struct conn *c)
 			goto done;
 	}
 done:
+	if (c->is_pub && opt.pub_ws) {
+		if (c->resp.status != 101 || !ws_accept_ok(c)) {
+			fprintf(stderr, "loadgen: the WebSocket publisher was refused (%d)\n",
+			        c->resp.status);
+			conn_close(c);
+			return;
+		}
+		ws_open(c);
+		return;
+	}
 	if (c->is_pub) {
 		int ok = c->resp.status >= 200 && c->resp.status < 300;
 		if (c->resp.close) {
@@ -1460,6 +1544,9 @@ static void usage(FILE *f)
 "      --pub-body TPL    POST body template ({channel} {text})\n"
 "                        (channel={channel}&user=loadgen&text={text})\n"
 "      --pub-type TYPE   POST Content-Type                     (form-urlencoded)\n"
+"      --pub-ws TPL      publish over a WebSocket instead: {\"type\":\"send\",...} frames to\n"
+"                        this URL (e.g. ws://127.0.0.1:8081/ws?channel={channel}&history=0);\n"
+"                        a message counts as sent when it comes back to the publisher\n"
 "      --cursor-key K    JSON key of a poll answer's cursor    (last_id)\n"
 "      --id-key K        JSON key of a WebSocket message's id  (id)\n"
 "      --channel NAME    channel (default: a fresh one per run)\n"
@@ -1526,7 +1613,7 @@ static void parse_args(int argc, char **argv)
 		{ "pids", 1, 0, 10 }, { "pid-file", 1, 0, 11 }, { "ports", 1, 0, 12 },
 		{ "connect-rate", 1, 0, 13 }, { "settle", 1, 0, 14 },
 		{ "ready-timeout", 1, 0, 15 }, { "drain", 1, 0, 16 },
-		{ "label", 1, 0, 17 }, { "header", 0, 0, 18 },
+		{ "label", 1, 0, 17 }, { "header", 0, 0, 18 }, { "pub-ws", 1, 0, 19 },
 		{ 0, 0, 0, 0 }
 	};
 	int o, drain_set = 0;
@@ -1566,6 +1653,7 @@ static void parse_args(int argc, char **argv)
 		case 16: opt.drain_s = (int)num_arg("--drain", optarg, 0, 3600); drain_set = 1; break;
 		case 17: opt.label = optarg; break;
 		case 18: opt.header = 1; break;
+		case 19: opt.pub_ws = optarg; break;
 		default: usage(stderr); exit(2);
 		}
 	}
@@ -1600,7 +1688,9 @@ static void setup_targets(void)
 		snprintf(url, sizeof url, "%s%s", opt.base, path[opt.tech]);
 	}
 	target_parse(&sub_target, url);
-	if (opt.pub_url)
+	if (opt.pub_ws)
+		snprintf(url, sizeof url, "%s", opt.pub_ws);
+	else if (opt.pub_url)
 		snprintf(url, sizeof url, "%s", opt.pub_url);
 	else
 		snprintf(url, sizeof url, "%s/cgi-bin/send.fcgi", opt.base);
@@ -1775,7 +1865,7 @@ int main(int argc, char **argv)
 		        "(%d failed, %d not sent in time)\n"
 		        "  delivered %lld of %lld, lost %lld, duplicated %lld, foreign %lld\n"
 		        "  latency ms p50 %.3f p90 %.3f p99 %.3f max %.3f "
-		        "(publisher's POST answered after p50 %.3f)\n"
+		        "(the publisher's send acknowledged after p50 %.3f)\n"
 		        "  subscriber requests %lld, bytes in %lld out %lld\n"
 		        "  server: %d procs, %d conns, RSS %lld KiB (before %lld), "
 		        "CPU %.2f s publishing, %.2f s quiet\n"

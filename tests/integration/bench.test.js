@@ -65,6 +65,8 @@ describe('loadgen against Apache mod_fcgid + helper', () => {
     { name: 'sse', args: ['-t', 'sse'] },
     { name: 'ws through Apache', args: ['-t', 'ws'] },
     { name: 'ws to the helper', args: ['-t', 'ws'], direct: true },
+    { name: 'ws, published over a WebSocket', args: ['-t', 'ws'], direct: true, pubWs: true },
+    { name: 'sse, published over a WebSocket', args: ['-t', 'sse'], pubWs: true },
   ];
   for (const c of cases) {
     it(`${c.name}: every message once to every client, a well-formed row`, async () => {
@@ -73,6 +75,7 @@ describe('loadgen against Apache mod_fcgid + helper', () => {
         '-c', String(CLIENTS), '-m', String(MESSAGES), '-r', '20',
         '--settle', '200', ...c.args];
       if (c.direct) args.push('--ws-base', s.wsDirect.replace(/\/ws$/, ''));
+      if (c.pubWs) args.push('--pub-ws', `${s.wsDirect}?channel={channel}&history=0`);
       const r = await exec(LOADGEN, args);
       assert.equal(r.code, 0, `loadgen failed:\n${r.stdout}${r.stderr}`);
       const row = parseCsv(r.stdout);
@@ -142,8 +145,9 @@ describe('tools/bench.sh on a miniature run', () => {
 
     const table = readFileSync(path.join(out, 'comparison.csv'), 'utf8').trim().split('\n');
     assert.deepEqual(table[0].split(','), COLUMNS);
-    // sse, ws through Apache, ws to the helper
-    assert.deepEqual(table.slice(1).map((l) => l.split(',')[1]).sort(), ['sse', 'ws', 'ws']);
+    // sse, ws through Apache, ws to the helper (published by HTTP and by WebSocket)
+    assert.deepEqual(table.slice(1).map((l) => l.split(',').slice(0, 2).join(' ')).sort(),
+      ['apache-fcgid sse', 'apache-fcgid ws', 'helper ws', 'helper-wspub ws']);
     for (const line of table.slice(1)) {
       const row = Object.fromEntries(COLUMNS.map((c, i) => [c, line.split(',')[i]]));
       assertWellFormed(row);
