@@ -10,13 +10,16 @@
  * loadgen holds thousands of clients (it raises its own RLIMIT_NOFILE).
  * Each client speaks its technique the way a browser would:
  *
- *   poll      GET poll.fcgi?since=<cursor> every T ms (random phase), keep-alive
+ *   poll      GET poll.fcgi?since=<cursor> T ms after the previous answer
+ *             (a setTimeout chain, each client at a random phase), keep-alive
  *   longpoll  GET longpoll.fcgi?since=<cursor>, again as soon as it answers
  *   sse       GET sse.fcgi?since=<cursor>, one endless response, events read
  *             as they arrive; when the stream ends, reconnect from the last id
  *   ws        GET /ws?since=<cursor> with Upgrade: websocket, then frames
  *
- * The publisher POSTs to send.fcgi.  Every message text is
+ * The publisher POSTs to send.fcgi (or, with --pub-ws, sends
+ * {"type":"send",...} frames on a WebSocket of its own and takes the
+ * message's return as its acknowledgement).  Every message text is
  * "lg.<run>.<seq>.<usec>" (+ padding): seq identifies the message (the
  * store's id is not known to the publisher until its POST returns, which can
  * be after a subscriber already has it), usec is the publisher's
@@ -31,6 +34,11 @@
  * the text and a resume cursor (see --help).  Subscribers start from
  * since=0 on a fresh channel, so no message can fall between "connected"
  * and "subscribed".
+ *
+ * A run: connect every subscriber (--connect-rate per second); publish one
+ * primer every subscriber must receive (a client that never does is "not
+ * held"); a quiet second (the server's idle CPU); M messages at the rate;
+ * then a drain until every held subscriber has every message, or --drain s.
  *
  * Server cost comes from /proc: CPU (utime+stime, plus cutime+cstime for
  * children already reaped) and RSS summed over the given pids and all their
