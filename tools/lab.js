@@ -279,58 +279,55 @@ const STREAM_MEASURED = 'first event; live event after publish; stream end (max-
 const row = (exp, variant, measured, figure, verdict, outcome) =>
 	({ exp, variant, measured, figure, verdict, outcome });
 
+// The variants of one experiment are independent servers on their own
+// ports and databases, and their outcomes differ by seconds (buffered until
+// the end vs at once; cut at 3 s vs answered at 6 s): they run side by side.
+const sideBySide = (items, fn) => Promise.all(items.map(fn));
+
 // 1. mod_fcgid: FcgidOutputBufferSize default (64 KiB) vs 0.
 export async function exp1() {
-	const rows = [];
-	for (const [file, label] of [['01-fcgid-buffer-default.conf', 'FcgidOutputBufferSize 65536 (default)'],
-		['01-fcgid-buffer-0.conf', 'FcgidOutputBufferSize 0']]) {
+	return sideBySide([['01-fcgid-buffer-default.conf', 'FcgidOutputBufferSize 65536 (default)'],
+		['01-fcgid-buffer-0.conf', 'FcgidOutputBufferSize 0']], async ([file, label]) => {
 		const r = await measureStream({ server: 'apache', mode: 'fcgid', extraConf: variant(file) }, label);
-		rows.push(row(1, label, STREAM_MEASURED, streamFigure(r.p),
+		return row(1, label, STREAM_MEASURED, streamFigure(r.p),
 			r.kind === 'streamed' ? 'streamed: each event reaches the client at once'
-				: `${r.kind}: events held back until the stream ended`, r.kind));
-	}
-	return rows;
+				: `${r.kind}: events held back until the stream ended`, r.kind);
+	});
 }
 
 // 2. mod_proxy_fcgi: flushpackets off / on / auto.
 export async function exp2() {
-	const rows = [];
-	for (const mode of ['off', 'on', 'auto']) {
+	return sideBySide(['off', 'on', 'auto'], async (mode) => {
 		const label = `flushpackets=${mode}`;
 		const r = await measureStream({ server: 'apache', mode: 'proxy-fcgi',
 			extraConf: variant(`02-proxy-fcgi-flushpackets-${mode}.conf`) }, label);
-		rows.push(row(2, label, STREAM_MEASURED, streamFigure(r.p),
-			r.kind === 'streamed' ? 'streamed' : `${r.kind}: small events wait in the core output filter`, r.kind));
-	}
-	return rows;
+		return row(2, label, STREAM_MEASURED, streamFigure(r.p),
+			r.kind === 'streamed' ? 'streamed' : `${r.kind}: small events wait in the core output filter`, r.kind);
+	});
 }
 
 // 3. lighttpd: server.stream-response-body 0 / 1 / 2.
 export async function exp3() {
-	const rows = [];
-	for (const n of [0, 1, 2]) {
+	return sideBySide([0, 1, 2], async (n) => {
 		const label = `server.stream-response-body = ${n}`;
 		const r = await measureStream({ server: 'lighttpd',
 			extraConf: variant(`03-lighttpd-stream-response-body-${n}.conf`) }, label);
-		rows.push(row(3, label, STREAM_MEASURED, streamFigure(r.p),
-			r.kind === 'streamed' ? 'streamed' : `${r.kind}: the whole response is collected first`, r.kind));
-	}
-	return rows;
+		return row(3, label, STREAM_MEASURED, streamFigure(r.p),
+			r.kind === 'streamed' ? 'streamed' : `${r.kind}: the whole response is collected first`, r.kind);
+	});
 }
 
 // 4. mod_deflate on text/event-stream, with and without the no-gzip exclusion.
 export async function exp4() {
-	const rows = [];
-	for (const [file, label] of [['04-deflate-sse.conf', 'DEFLATE on text/event-stream'],
-		['04-deflate-sse-no-gzip.conf', 'DEFLATE + no-gzip for sse.fcgi']]) {
+	return sideBySide([['04-deflate-sse.conf', 'DEFLATE on text/event-stream'],
+		['04-deflate-sse-no-gzip.conf', 'DEFLATE + no-gzip for sse.fcgi']], async ([file, label]) => {
 		const r = await measureStream({ server: 'apache', mode: 'fcgid', extraConf: variant(file) }, label,
 			{ headers: { 'Accept-Encoding': 'gzip' }, gzip: true });
-		rows.push(row(4, label, `Content-Encoding; ${STREAM_MEASURED}`,
+		return row(4, label, `Content-Encoding; ${STREAM_MEASURED}`,
 			`${r.p.encoding || 'identity'}; ${streamFigure(r.p)}`,
 			`${r.kind}${r.p.encoding ? ', compressed' : ', uncompressed'}`,
-			`${r.kind}:${r.p.encoding || 'identity'}`));
-	}
-	return rows;
+			`${r.kind}:${r.p.encoding || 'identity'}`);
+	});
 }
 
 // A long-poll held 6 s in silence, against a server timeout of the variant:
@@ -354,17 +351,16 @@ async function measureHold(exp, stackOpts, file, label, logRe) {
 // 5. A long-poll held longer than FcgidIOTimeout.
 export async function exp5() {
 	const fcgid = { server: 'apache', mode: 'fcgid' };
-	return [
-		await measureHold(5, fcgid, '05-fcgid-iotimeout-short.conf', 'FcgidIOTimeout 3 < hold 6 s', /mod_fcgid:.*timeout/i),
-		await measureHold(5, fcgid, '05-fcgid-iotimeout-long.conf', 'FcgidIOTimeout 15 > hold 6 s', /mod_fcgid:.*timeout/i),
-	];
+	return Promise.all([
+		measureHold(5, fcgid, '05-fcgid-iotimeout-short.conf', 'FcgidIOTimeout 3 < hold 6 s', /mod_fcgid:.*timeout/i),
+		measureHold(5, fcgid, '05-fcgid-iotimeout-long.conf', 'FcgidIOTimeout 15 > hold 6 s', /mod_fcgid:.*timeout/i),
+	]);
 }
 
 // 6. An endless SSE stream vs FcgidBusyTimeout; RT_SSE_MAX_AGE + reconnect.
 export async function exp6() {
-	const rows = [];
 	const conf = variant('06-fcgid-busytimeout.conf');
-	rows.push(await withStack({ server: 'apache', mode: 'fcgid', extraConf: conf,
+	const cut = withStack({ server: 'apache', mode: 'fcgid', extraConf: conf,
 		env: { RT_SSE_MAX_AGE: '3600', RT_SSE_HEARTBEAT: '1' } }, async (s) => {
 		const ch = `lab${Date.now() % 100000}`;
 		await seed(s.base, ch, 1);
@@ -375,8 +371,8 @@ export async function exp6() {
 			`${sec(p.endMs)}; ${p.end}; ${logGist(log)}`,
 			p.end === 'client timeout' ? 'not cut within 25 s' : 'the process is killed mid-stream',
 			p.end === 'client timeout' ? 'open' : 'cut');
-	}));
-	rows.push(await withStack({ server: 'apache', mode: 'fcgid', extraConf: conf,
+	});
+	const resumed = withStack({ server: 'apache', mode: 'fcgid', extraConf: conf,
 		env: { RT_SSE_MAX_AGE: '2', RT_SSE_HEARTBEAT: '1' } }, async (s) => {
 		const ch = `lab${Date.now() % 100000}`;
 		const f = await followWithReconnect(s, ch, 10000, 400);
@@ -385,8 +381,8 @@ export async function exp6() {
 			`${f.published} / ${f.received} / ${f.lost} / ${f.dups} / ${f.connections - 1}`,
 			f.lost === 0 && f.dups === 0 ? 'every message exactly once across clean reconnects'
 				: 'messages lost or duplicated', f.lost === 0 && f.dups === 0 ? 'no loss' : 'loss');
-	}));
-	return rows;
+	});
+	return Promise.all([cut, resumed]);
 }
 
 // What a browser's EventSource does: read the stream; when it ends, wait the
@@ -430,11 +426,10 @@ export async function followWithReconnect(s, ch, windowMs, everyMs) {
 
 // 7. FcgidMaxProcessesPerClass 2 with three held SSE streams.
 export async function exp7() {
-	const rows = [];
 	const conf = variant('07-fcgid-max-processes-2.conf');
-	for (const [maxAge, label, wait] of [['3600', 'endless streams (RT_SSE_MAX_AGE 3600)', 100000],
-		['6', 'streams end after RT_SSE_MAX_AGE 6', 20000]]) {
-		rows.push(await withStack({ server: 'apache', mode: 'fcgid', extraConf: conf,
+	return sideBySide([['3600', 'endless streams (RT_SSE_MAX_AGE 3600)', 100000],
+		['6', 'streams end after RT_SSE_MAX_AGE 6', 20000]], ([maxAge, label, wait]) =>
+		withStack({ server: 'apache', mode: 'fcgid', extraConf: conf,
 			env: { RT_SSE_MAX_AGE: maxAge, RT_SSE_HEARTBEAT: '2' } }, async (s) => {
 			const ch = `lab${Date.now() % 100000}`;
 			await seed(s.base, ch, 1);
@@ -458,8 +453,6 @@ export async function exp7() {
 					: 'refused after mod_fcgid gives up waiting for a process slot',
 				third.firstEventMs != null ? 'queued' : `refused:${third.status}`);
 		}));
-	}
-	return rows;
 }
 
 function deferred() {
@@ -472,10 +465,10 @@ function deferred() {
 export async function exp8() {
 	const proxy = { server: 'apache', mode: 'proxy-fcgi' };
 	const re = /AH01075|AH01068|AH00898|proxy_fcgi:.*(timeout|timed out)/i;
-	return [
-		await measureHold(8, proxy, '08-proxy-fcgi-timeout-short.conf', 'timeout=3 < hold 6 s', re),
-		await measureHold(8, proxy, '08-proxy-fcgi-timeout-long.conf', 'timeout=15 > hold 6 s', re),
-	];
+	return Promise.all([
+		measureHold(8, proxy, '08-proxy-fcgi-timeout-short.conf', 'timeout=3 < hold 6 s', re),
+		measureHold(8, proxy, '08-proxy-fcgi-timeout-long.conf', 'timeout=15 > hold 6 s', re),
+	]);
 }
 
 // 9. MPM event vs prefork, MaxRequestWorkers 4: held streams, idle
@@ -563,9 +556,7 @@ export async function exp11() {
 		['11-ws-wstunnel-timeout.conf', '/lab/wstunnel', 'mod_proxy_wstunnel, Timeout 3', OFF],
 		['11-ws-proxy-http-upgrade-timeout.conf', '/lab/upgrade', 'mod_proxy_http upgrade=websocket, Timeout 3', OFF],
 		['11-ws-proxy-http-upgrade-timeout.conf', '/lab/upgrade', 'mod_proxy_http upgrade=websocket, Timeout 3', ON]];
-	// The three servers run side by side: the outcome (cut at ~3 s, or still
-	// open at 7 s) does not depend on a busy machine, and it saves a minute.
-	return Promise.all(runs.map(([file, urlPath, label, [ping, pingLabel]]) =>
+	return sideBySide(runs, ([file, urlPath, label, [ping, pingLabel]]) =>
 		withStack({ server: 'apache', mode: 'fcgid', ws: true, extraConf: variant(file),
 			env: { RT_WS_PING: ping } }, async (s) => {
 			const url = `${s.base.replace(/^http/, 'ws')}${urlPath}?channel=lab&history=0`;
@@ -580,7 +571,7 @@ export async function exp11() {
 					: r.pings > 0 ? 'kept open: every ping is traffic through the tunnel'
 						: 'never cut: this tunnel has no idle limit';
 			return row(11, `${label}, ${pingLabel}`, 'idle tunnel closed after', figure, verdict, outcome);
-		})));
+		}));
 }
 
 // Opens a WebSocket and stays silent (the ws client answers pings with
@@ -611,7 +602,7 @@ export async function exp12() {
 		['lighttpd', undefined, 'lighttpd']];
 	for (const [server, mode, label] of stacks) {
 		// With and without heartbeats side by side (two servers at once).
-		rows.push(...await Promise.all([['1', 'heartbeat 1 s'], ['30', 'heartbeat 30 s']].map(([hb, hbLabel]) =>
+		rows.push(...await sideBySide([['1', 'heartbeat 1 s'], ['30', 'heartbeat 30 s']], ([hb, hbLabel]) =>
 			withStack({ server, mode, env: { RT_SSE_HEARTBEAT: hb, RT_SSE_MAX_AGE: '3600' } }, async (s) => {
 				const freedMs = await vanishedClient(s);
 				return row(12, `${label}, ${hbLabel}`, 'server process busy after the client left',
@@ -620,7 +611,7 @@ export async function exp12() {
 						? 'nothing is written, so nobody notices the client is gone'
 						: 'the next write fails and the loop ends',
 					freedMs === undefined ? 'unobserved' : freedMs == null ? 'busy' : 'freed');
-			}))));
+			})));
 	}
 	return rows;
 }
