@@ -802,7 +802,7 @@ ${renderTable(rows)}
 async function main(argv) {
 	if (argv.includes('--list')) {
 		for (const e of EXPERIMENTS) console.log(`${String(e.id).padStart(2)}  ${e.title}`);
-		const files = fs.readdirSync(LAB_DIR).sort();
+		const files = fs.readdirSync(LAB_DIR).filter((f) => f.endsWith('.conf')).sort();
 		console.log(`\nvariant files in apache-conf/lab/: ${files.join(' ')}`);
 		return 0;
 	}
