@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { startStack, STACKS } from '../lib/servers.js';
 import { curl } from '../lib/http.js';
 import {
-  TRICKY_TEXTS, freshChannel, publish, publishSql, lastId, sleep, until, busyPids,
+  TRICKY_TEXTS, freshChannel, publish, publishSql, lastId, sleep, until, busyPids, waitQuiet,
 } from '../lib/held.js';
 
 const LP = '/cgi-bin/longpoll.fcgi';
@@ -161,7 +161,7 @@ for (const { server, mode } of STACKS) {
     it('holds 32 clients at once and answers them all on one publish', async () => {
       const channel = freshChannel('lp32');
       const since = await lastId(s);
-      await until(() => busyPids(s, 'longpoll.fcgi').length === 0, 20_000, 'earlier long-polls to end');
+      await waitQuiet(s, 'longpoll.fcgi');
       const polls = [];
       for (let i = 0; i < 32; i++) polls.push(hold(s, `channel=${channel}&since=${since}&timeout=55`, 90));
       // Every held client occupies a process of its own: wait until 32 are busy.

@@ -18,7 +18,7 @@ import { startStack, STACKS } from '../lib/servers.js';
 import { curl } from '../lib/http.js';
 import {
   TRICKY_TEXTS, freshChannel, publish, publishSql, lastId, sleep, until, busyPids,
-  openStream, streamMessages, procInfo, isFree,
+  openStream, streamMessages, procInfo, isFree, waitQuiet,
 } from '../lib/held.js';
 
 const SSE = '/cgi-bin/sse.fcgi';
@@ -163,13 +163,13 @@ for (const { server, mode } of STACKS) {
     });
 
     it('frees its server process soon after the client disconnects', async () => {
-      const before = busyPids(s, 'sse.fcgi');
+      await waitQuiet(s, 'sse.fcgi');   // then the one busy process is ours
       const st = await open(s, `channel=${freshChannel('sse')}`);
       // The process serving it: busy now, and it stays busy while we listen.
       const serving = await until(() => {
-        const now = busyPids(s, 'sse.fcgi').filter((p) => !before.includes(p));
+        const now = busyPids(s, 'sse.fcgi');
         return now.length === 1 ? now : null;
-      }, 15_000, () => `the process serving the stream: before ${procInfo(before)}, now ${procInfo(busyPids(s, 'sse.fcgi'))}`);
+      }, 15_000, () => `the process serving the stream: ${procInfo(busyPids(s, 'sse.fcgi'))}`);
       await st.waitFor((x) => x.comments.length >= 1, 15_000, 'a heartbeat');
       assert.equal(isFree(serving[0]), false, 'the stream\'s process let go while the client listens');
       st.close();
@@ -188,9 +188,7 @@ for (const { server, mode } of STACKS) {
 
     it('holds 32 streams at once and delivers one publish to all', async () => {
       const channel = freshChannel('sse32');
-      // Streams of the tests before may take a heartbeat or two to end.
-      await until(() => busyPids(s, 'sse.fcgi').length === 0, 20_000,
-        () => `earlier streams to end: ${procInfo(busyPids(s, 'sse.fcgi'))}`);
+      await waitQuiet(s, 'sse.fcgi');
       const streams = [];
       for (let i = 0; i < 32; i++) streams.push(openStream(`${s.base}${SSE}?channel=${channel}&history=0`));
       try {

@@ -176,6 +176,15 @@ export function busyPids(s, program) {
   return programPids(s, program).filter((pid) => SYSCALLS.poll.includes(syscallOf(pid)));
 }
 
+/**
+ * Waits until no process of `program` holds a request (streams and polls of
+ * earlier tests can take a heartbeat or two, or their timeout, to end).
+ */
+export function waitQuiet(s, program, ms = 20_000) {
+  return until(() => busyPids(s, program).length === 0, ms,
+    () => `earlier ${program} requests to end: ${procInfo(busyPids(s, program))}`);
+}
+
 /** True once pid has exited or waits in accept() for its next request. */
 export function isFree(pid) {
   const nr = syscallOf(pid);
