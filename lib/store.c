@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -88,6 +89,8 @@ struct store {
 	char *path;
 	char *wal_name;       /* basename of the -wal file, for inotify events */
 	char *db_name;        /* basename of the database file */
+	dev_t dev;            /* the file we opened, to notice it being replaced */
+	ino_t ino;
 	int inotify_fd;       /* -1 without inotify */
 	int64_t version;      /* last PRAGMA data_version seen */
 	int recheck;          /* index into recheck_ms, -1 when not rechecking */
@@ -188,6 +191,13 @@ struct store *store_open(const char *path, const char **errstr)
 	err = "the message store cannot be read";
 	if (read_version(st, &st->version) < 0)
 		goto fail;
+	{
+		struct stat sb;
+		if (stat(path, &sb) < 0)
+			goto fail;
+		st->dev = sb.st_dev;
+		st->ino = sb.st_ino;
+	}
 	watch_open(st);
 	free(base_copy);
 	return st;
@@ -217,6 +227,15 @@ void store_close(struct store *st)
 const char *store_path(const struct store *st)
 {
 	return st->path;
+}
+
+int store_replaced(const struct store *st)
+{
+	struct stat sb;
+
+	if (stat(st->path, &sb) < 0)
+		return 1;
+	return sb.st_dev != st->dev || sb.st_ino != st->ino;
 }
 
 /* Copies the current row (id, channel, json) of q into m. */

@@ -57,6 +57,14 @@ void store_close(struct store *st);          /* accepts NULL */
 const char *store_path(const struct store *st);
 
 /*
+ * 1 if the file at the store's path is no longer the one it opened (deleted,
+ * or recreated from sql/schema.sql by an admin), else 0.  A long-lived
+ * process checks it per request (one stat) and reopens: its open connection
+ * would otherwise keep reading the old, unlinked file for ever.
+ */
+int store_replaced(const struct store *st);
+
+/*
  * Stores one message (arguments already validated by msg_valid_*) and fills
  * *out with it as stored (id, ts).  Returns 0, or -1 if the store failed
  * (the message is then not stored).  Caller frees with store_msg_clear().

@@ -286,6 +286,26 @@ START_TEST(open_uses_rt_db)
 }
 END_TEST
 
+START_TEST(replaced_file_is_noticed)
+{
+	struct store *st = open_ok();
+	char cmd[1024];
+
+	ck_assert_int_eq(store_replaced(st), 0);
+	/* What an admin does: remove the database and create it again. */
+	snprintf(cmd, sizeof cmd, "rm -f '%s' '%s-wal' '%s-shm' && sqlite3 '%s' < sql/schema.sql >/dev/null",
+	         path, path, path, path);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(store_replaced(st), 1);
+	store_close(st);
+	st = open_ok();
+	ck_assert_int_eq(store_replaced(st), 0);
+	unlink(path);
+	ck_assert_int_eq(store_replaced(st), 1);
+	store_close(st);
+}
+END_TEST
+
 /* A child process inserts after delay_ms, with its own connection. */
 static pid_t insert_later(int delay_ms, const char *channel)
 {
@@ -460,6 +480,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, retention_by_age);
 	tcase_add_test(tc, open_missing_or_schemaless_fails_with_a_reason);
 	tcase_add_test(tc, open_uses_rt_db);
+	tcase_add_test(tc, replaced_file_is_noticed);
 	tcase_add_test(tc, wait_wakes_on_another_process_write);
 	tcase_add_test(tc, wait_times_out_without_writes);
 	tcase_add_test(tc, own_writes_do_not_wake);
