@@ -370,19 +370,26 @@ void http_poll_free(struct http_poll *p)
 struct cgi_stream {
 	FCGX_Stream s;
 	int fd;
+	unsigned long long left;    /* reader: bytes it may still read */
 	unsigned char buf[8192];
 };
 
 static void cgi_fill(FCGX_Stream *s)
 {
 	struct cgi_stream *c = s->data;
-	ssize_t n;
+	size_t want = c->left < sizeof c->buf ? (size_t)c->left : sizeof c->buf;
+	ssize_t n = 0;
 
-	do
-		n = read(c->fd, c->buf, sizeof c->buf);
-	while (n < 0 && errno == EINTR);
+	/* Never past CONTENT_LENGTH (RFC 3875 §4.2): the server need not
+	 * close stdin after the body, and a shell's tty never does. */
+	if (want > 0)
+		do
+			n = read(c->fd, c->buf, want);
+		while (n < 0 && errno == EINTR);
 	s->rdNext = s->stopUnget = c->buf;
 	s->stop = c->buf + (n > 0 ? n : 0);
+	if (n > 0)
+		c->left -= (unsigned long long)n;
 	if (n <= 0) {                   /* end of input, or an error */
 		s->isClosed = 1;
 		s->FCGI_errno = n < 0 ? errno : 0;
@@ -412,8 +419,14 @@ static void cgi_empty(FCGX_Stream *s, int do_close)
 
 static FCGX_Stream *cgi_stream_init(struct cgi_stream *c, int fd, int reader)
 {
+	const char *cl = getenv("CONTENT_LENGTH");
+	long long n;
+
 	memset(&c->s, 0, sizeof c->s);
 	c->fd = fd;
+	/* Without CONTENT_LENGTH (a chunked body, a shell pipe): to the end. */
+	c->left = cl != NULL && http_parse_int(cl, 0, LLONG_MAX, &n) == 0 ?
+	          (unsigned long long)n : ULLONG_MAX;
 	c->s.isReader = reader;
 	c->s.fillBuffProc = cgi_fill;
 	c->s.emptyBuffProc = cgi_empty;
@@ -461,6 +474,11 @@ int http_accept(struct http_req *r)
 		return 0;
 	}
 	if (cgi_served) {
+		/* The same for CGI: exiting with unread input on mod_cgid's
+		 * socket resets it.  Only a body of known length is drained:
+		 * without one, reading to the end could wait on a tty. */
+		if (cgi_in.left != ULLONG_MAX)
+			drain_input(&cgi_in.s);
 		FCGX_FClose(&cgi_out.s);
 		FCGX_FClose(&cgi_err.s);
 		return -1;
@@ -610,6 +628,12 @@ int http_store_check(struct http_req *r, struct store **st)
 {
 	const char *err = "the message store cannot be opened";
 
+	/* An admin may recreate the database under a long-lived FastCGI
+	 * process; its connection would keep reading the unlinked old file. */
+	if (*st != NULL && store_replaced(*st)) {
+		store_close(*st);
+		*st = NULL;
+	}
 	if (*st == NULL)
 		*st = store_open(NULL, &err);
 	if (*st != NULL)
