@@ -294,8 +294,10 @@ plot_svg() { # sweep.csv
 # ---- 1. the comparison table --------------------------------------------------
 
 table_runs() { # csv label server mode
-	local csv=$1 label=$2 server=$3 mode=$4 T
+	local csv=$1 label=$2 server=$3 mode=$4 T helper=helper
 	local common=(-c "$CLIENTS" -r "$RATE" -d "$DURATION")
+	# The helper is the same program behind every server: name the stack.
+	[ "$label" != "$SERVER-$MODE" ] && helper=helper@$label
 	if has poll; then
 		for T in $INTERVALS; do
 			run "$csv" "$label" "$server" "$mode" 1 -t poll -i "$T" "${common[@]}"
@@ -305,8 +307,8 @@ table_runs() { # csv label server mode
 	has sse && run "$csv" "$label" "$server" "$mode" 1 -t sse "${common[@]}"
 	if has ws; then
 		run "$csv" "$label" "$server" "$mode" 1 -t ws "${common[@]}"
-		run "$csv" "helper" "$server" "$mode" 1 -t ws --ws-base "ws://127.0.0.1:@WS_PORT@" "${common[@]}"
-		run "$csv" "helper-wspub" "$server" "$mode" 1 -t ws --ws-base "ws://127.0.0.1:@WS_PORT@" \
+		run "$csv" "$helper" "$server" "$mode" 1 -t ws --ws-base "ws://127.0.0.1:@WS_PORT@" "${common[@]}"
+		run "$csv" "$helper-wspub" "$server" "$mode" 1 -t ws --ws-base "ws://127.0.0.1:@WS_PORT@" \
 			--pub-ws "$WSPUB" "${common[@]}"
 	fi
 }
