@@ -120,7 +120,8 @@ static void handle_longpoll(struct http_req *r, struct store **st)
 		if (http_poll_read(*st, &c, &p) < 0)
 			goto fail;
 		left = deadline - now_ms();
-		if (p.msgs.n > 0 || p.reset || !c.has_since || left <= 0)
+		if (p.msgs.n > 0 || p.reset || !c.has_since || left <= 0 ||
+		    http_stopping())      /* SIGTERM: answer now, empty */
 			break;
 		if (store_wait(*st, (int)left) < 0)
 			goto fail;

@@ -260,9 +260,9 @@ static void handle_sse(struct http_req *r, struct store **st)
 		do {
 			woke = store_wait(*st, (int)(until - now));
 			now = now_ms();
-		} while (woke == 0 && now < until);
-		if (woke < 0)
-			goto out;
+		} while (woke == 0 && now < until && !http_stopping());
+		if (woke < 0 || http_stopping())
+			goto out;        /* SIGTERM: end cleanly, the client resumes */
 	}
 out:
 	free(buf);

@@ -11,6 +11,7 @@
 #include <errno.h>   /* program_invocation_short_name (GNU) */
 #include <limits.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -450,9 +451,45 @@ static void drain_input(FCGX_Stream *in)
 		dropped += (size_t)n;
 }
 
+/*
+ * SIGTERM is how mod_fcgid, spawn-fcgi's owner and `apachectl graceful-stop`
+ * ask a process to finish.  libfcgi's own handler only ends the accept loop,
+ * which a held SSE stream or long-poll never returns to; ours also raises a
+ * flag the held endpoints check whenever store_wait() returns (the signal
+ * interrupts its poll()), so they end their answer cleanly — the client
+ * resumes from its cursor elsewhere — and then chains to libfcgi's.
+ */
+static volatile sig_atomic_t stop_requested;
+static struct sigaction libfcgi_term;
+
+static void on_sigterm(int sig)
+{
+	stop_requested = 1;
+	if (libfcgi_term.sa_handler != SIG_DFL && libfcgi_term.sa_handler != SIG_IGN &&
+	    !(libfcgi_term.sa_flags & SA_SIGINFO))
+		libfcgi_term.sa_handler(sig);
+}
+
+static void catch_sigterm(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_sigterm;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;          /* no SA_RESTART: interrupt the wait */
+	sigaction(SIGTERM, &sa, &libfcgi_term);
+}
+
+int http_stopping(void)
+{
+	return stop_requested;
+}
+
 int http_accept(struct http_req *r)
 {
 	static struct cgi_stream cgi_in, cgi_out, cgi_err;
+	static int handler_set;
 	static int cgi_served;
 	static FCGX_Stream *prev_in;
 	FCGX_Stream *in, *out, *err;
@@ -461,12 +498,22 @@ int http_accept(struct http_req *r)
 	/* FCGX_IsCGI(): stdin is not a listening socket (getpeername fails
 	 * with something other than ENOTCONN).  It also runs FCGX_Init(),
 	 * which ignores SIGPIPE, so a vanished client is a write error. */
+	if (!handler_set) {
+		int cgi = FCGX_IsCGI();   /* runs FCGX_Init(): libfcgi's handlers first */
+		(void)cgi;
+		catch_sigterm();
+		handler_set = 1;
+	}
 	if (!FCGX_IsCGI()) {
 		/* Read what is left of the previous request's body first: a
 		 * FastCGI connection closed with unread input in it is reset
 		 * (TCP RST) and the server may lose the answer we just wrote. */
 		if (prev_in != NULL)
 			drain_input(prev_in);
+		if (stop_requested) {           /* SIGTERM: finish, take no more */
+			FCGX_Finish();
+			return -1;
+		}
 		if (FCGX_Accept(&in, &out, &err, &env) < 0)
 			return -1;
 		http_req_init(r, in, out, err, env);

@@ -147,6 +147,13 @@ struct http_req {
  */
 int http_accept(struct http_req *r);
 
+/*
+ * 1 once SIGTERM has arrived (http_accept() installs the handler).  A held
+ * endpoint checks it whenever store_wait() returns and ends its answer
+ * cleanly; http_accept() then returns -1 and the process exits.
+ */
+int http_stopping(void);
+
 void http_req_init(struct http_req *r, FCGX_Stream *in, FCGX_Stream *out,
                    FCGX_Stream *err, FCGX_ParamArray env);
 /* FCGX_GetParam for this request; NULL if absent. */

@@ -88,6 +88,8 @@ struct store {
 	sqlite3_stmt *q[Q_COUNT];
 	char *path;
 	char *wal_name;       /* basename of the -wal file, for inotify events */
+	char *wal_path;       /* the -wal file itself, watched for IN_MODIFY */
+	int wal_wd;           /* its watch, -1 while the file does not exist */
 	char *db_name;        /* basename of the database file */
 	dev_t dev;            /* the file we opened, to notice it being replaced */
 	ino_t ino;
@@ -125,13 +127,25 @@ static int read_version(struct store *st, int64_t *v)
 	return rc == SQLITE_ROW ? 0 : -1;
 }
 
-/* Watch the database's directory: the -wal file comes and goes with the
- * first and last connection, so a watch on the file itself would be lost. */
+/*
+ * Two watches.  The -wal file, for IN_MODIFY: every commit appends to it.
+ * And the directory, for files created, moved in or deleted there: the -wal
+ * file is created by the first connection and deleted by the last one, and
+ * an admin may recreate the database; those events re-arm the file watch.
+ * Watching only the directory for IN_MODIFY would wake every waiter on every
+ * write to any file beside the database (a log, a temp file).
+ */
+static void watch_wal(struct store *st)
+{
+	st->wal_wd = inotify_add_watch(st->inotify_fd, st->wal_path, IN_MODIFY);
+}
+
 static void watch_open(struct store *st)
 {
 	char *dir_copy = strdup(st->path);
 
 	st->inotify_fd = -1;
+	st->wal_wd = -1;
 	/* RT_NO_INOTIFY=1 forces the timed fallback: for tests, and for network
 	 * filesystems where inotify never hears of another host's writes. */
 	if (dir_copy == NULL || env_number("RT_NO_INOTIFY", 0) != 0) {
@@ -141,10 +155,12 @@ static void watch_open(struct store *st)
 	st->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (st->inotify_fd >= 0 &&
 	    inotify_add_watch(st->inotify_fd, dirname(dir_copy),
-	                      IN_MODIFY | IN_CREATE | IN_MOVED_TO) < 0) {
+	                      IN_CREATE | IN_MOVED_TO | IN_DELETE) < 0) {
 		close(st->inotify_fd);
 		st->inotify_fd = -1;
 	}
+	if (st->inotify_fd >= 0)
+		watch_wal(st);      /* fails harmlessly if there is no -wal yet */
 	free(dir_copy);
 }
 
@@ -170,6 +186,10 @@ struct store *store_open(const char *path, const char **errstr)
 	if (st->db_name == NULL ||
 	    asprintf(&st->wal_name, "%s-wal", st->db_name) < 0) {
 		st->wal_name = NULL;
+		goto fail;
+	}
+	if (asprintf(&st->wal_path, "%s-wal", path) < 0) {
+		st->wal_path = NULL;
 		goto fail;
 	}
 
@@ -221,6 +241,7 @@ void store_close(struct store *st)
 	free(st->path);
 	free(st->db_name);
 	free(st->wal_name);
+	free(st->wal_path);
 	free(st);
 }
 
@@ -433,7 +454,8 @@ void store_msgs_free(struct store_msgs *ms)
 /* ---- the change wait ---------------------------------------------------- */
 
 /* Reads every queued inotify event; returns 1 if one concerns our database
- * (its -wal file or the file itself), else 0. */
+ * (a write to its -wal file, or it or the -wal file created, moved in or
+ * deleted), else 0. */
 static int drain_events(struct store *st)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
@@ -443,9 +465,17 @@ static int drain_events(struct store *st)
 	while ((n = read(st->inotify_fd, buf, sizeof buf)) > 0) {
 		for (char *p = buf; p < buf + n; ) {
 			const struct inotify_event *ev = (const struct inotify_event *)p;
-			if (ev->len > 0 && (strcmp(ev->name, st->wal_name) == 0 ||
-			                    strcmp(ev->name, st->db_name) == 0))
+			if (ev->wd == st->wal_wd) {
 				ours = 1;
+				if (ev->mask & IN_IGNORED)   /* the -wal file is gone */
+					st->wal_wd = -1;
+			} else if (ev->len > 0 && strcmp(ev->name, st->wal_name) == 0) {
+				ours = 1;
+				if (ev->mask & (IN_CREATE | IN_MOVED_TO))
+					watch_wal(st);
+			} else if (ev->len > 0 && strcmp(ev->name, st->db_name) == 0) {
+				ours = 1;
+			}
 			p += sizeof *ev + ev->len;
 		}
 	}
@@ -469,8 +499,11 @@ int store_wait_check(struct store *st)
 	int64_t v;
 	int event = 0;
 
-	if (st->inotify_fd >= 0)
+	if (st->inotify_fd >= 0) {
 		event = drain_events(st);
+		if (!event && st->recheck < 0)
+			return 0;      /* nothing of ours happened: not even a query */
+	}
 	if (read_version(st, &v) < 0)
 		return 0;
 	if (v != st->version) {
