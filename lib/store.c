@@ -93,7 +93,9 @@ struct store {
 	char *db_name;        /* basename of the database file */
 	dev_t dev;            /* the file we opened, to notice it being replaced */
 	ino_t ino;
-	int inotify_fd;       /* -1 without inotify */
+	int inotify_fd;       /* -1 without inotify (or not watched yet) */
+	int watched;          /* watch_open() has run */
+	int no_inotify;       /* RT_NO_INOTIFY=1 at open */
 	int64_t version;      /* last PRAGMA data_version seen */
 	int recheck;          /* index into recheck_ms, -1 when not rechecking */
 	unsigned inserts;     /* since open, for PRUNE_EVERY */
@@ -142,14 +144,22 @@ static void watch_wal(struct store *st)
 
 static void watch_open(struct store *st)
 {
-	char *dir_copy = strdup(st->path);
+	char *dir_copy;
 
+	if (st->watched)
+		return;
+	/* An inotify instance is a per-user resource (fs.inotify.
+	 * max_user_instances, 128 by default): only processes that wait take
+	 * one, on their first wait, not every send or poll process. */
+	st->watched = 1;
+	dir_copy = strdup(st->path);
 	st->inotify_fd = -1;
 	st->wal_wd = -1;
 	/* RT_NO_INOTIFY=1 forces the timed fallback: for tests, and for network
 	 * filesystems where inotify never hears of another host's writes. */
-	if (dir_copy == NULL || env_number("RT_NO_INOTIFY", 0) != 0) {
+	if (dir_copy == NULL || st->no_inotify) {
 		free(dir_copy);
+		st->recheck = 0;
 		return;
 	}
 	st->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -161,7 +171,13 @@ static void watch_open(struct store *st)
 	}
 	if (st->inotify_fd >= 0)
 		watch_wal(st);      /* fails harmlessly if there is no -wal yet */
+	else
+		fprintf(stderr, "rtlab store: no inotify (%s); checking for changes "
+		        "every %d ms instead\n", strerror(errno), FALLBACK_CHECK_MS);
 	free(dir_copy);
+	/* A commit may have come between our last read and the watch: look at
+	 * data_version once right away rather than wait for the next event. */
+	st->recheck = 0;
 }
 
 struct store *store_open(const char *path, const char **errstr)
@@ -180,6 +196,7 @@ struct store *store_open(const char *path, const char **errstr)
 	st->recheck = -1;
 	st->keep = env_number("RT_KEEP", DEFAULT_KEEP);
 	st->max_age_ms = env_number("RT_MAX_AGE", 0) * 1000;
+	st->no_inotify = env_number("RT_NO_INOTIFY", 0) != 0;
 	if ((st->path = strdup(path)) == NULL || (base_copy = strdup(path)) == NULL)
 		goto fail;
 	st->db_name = strdup(basename(base_copy));
@@ -218,7 +235,6 @@ struct store *store_open(const char *path, const char **errstr)
 		st->dev = sb.st_dev;
 		st->ino = sb.st_ino;
 	}
-	watch_open(st);
 	free(base_copy);
 	return st;
 fail:
@@ -482,13 +498,15 @@ static int drain_events(struct store *st)
 	return ours;
 }
 
-int store_wait_fd(const struct store *st)
+int store_wait_fd(struct store *st)
 {
+	watch_open(st);
 	return st->inotify_fd;
 }
 
-int store_wait_next_ms(const struct store *st)
+int store_wait_next_ms(struct store *st)
 {
+	watch_open(st);
 	if (st->recheck >= 0)
 		return recheck_ms[st->recheck];
 	return st->inotify_fd < 0 ? FALLBACK_CHECK_MS : -1;
@@ -499,6 +517,7 @@ int store_wait_check(struct store *st)
 	int64_t v;
 	int event = 0;
 
+	watch_open(st);
 	if (st->inotify_fd >= 0) {
 		event = drain_events(st);
 		if (!event && st->recheck < 0)
@@ -529,6 +548,8 @@ static int64_t now_ms(void)
 int store_wait(struct store *st, int timeout_ms)
 {
 	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+
+	watch_open(st);
 
 	for (;;) {
 		struct pollfd pfd = { .fd = st->inotify_fd, .events = POLLIN };

@@ -111,8 +111,8 @@ void store_msgs_free(struct store_msgs *ms);   /* accepts NULL */
  * the WAL is not yet visible, and bounded when there is no inotify.
  */
 int store_wait(struct store *st, int timeout_ms);
-int store_wait_fd(const struct store *st);
+int store_wait_fd(struct store *st);
 int store_wait_check(struct store *st);
-int store_wait_next_ms(const struct store *st);
+int store_wait_next_ms(struct store *st);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/select.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -306,6 +307,74 @@ START_TEST(replaced_file_is_noticed)
 }
 END_TEST
 
+/* How many inotify instances this process holds (fds on anon_inode:inotify). */
+static int inotify_instances(void)
+{
+	char link[64], target[64];
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++) {
+		ssize_t len;
+		snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+		len = readlink(link, target, sizeof target - 1);
+		if (len > 0) {
+			target[len] = '\0';
+			n += strcmp(target, "anon_inode:inotify") == 0;
+		}
+	}
+	return n;
+}
+
+/* inotify instances are a per-user limit (128 by default): a process that
+ * only inserts and reads, like send.fcgi and poll.fcgi, must not take one. */
+START_TEST(only_waiting_takes_an_inotify_instance)
+{
+	int before = inotify_instances();
+	struct store *st = open_ok();
+	struct store_msg m;
+	struct store_msgs ms;
+
+	ck_assert_int_eq(store_insert(st, "c", "u", "x", "http", &m), 0);
+	store_msg_clear(&m);
+	ck_assert_int_eq(store_read_after(st, "c", 0, 10, &ms), 0);
+	store_msgs_free(&ms);
+	ck_assert_int_eq(inotify_instances(), before);
+	ck_assert_int_eq(store_wait(st, 10), 0);
+	ck_assert_int_eq(inotify_instances(), before + 1);
+	store_close(st);
+	ck_assert_int_eq(inotify_instances(), before);
+}
+END_TEST
+
+/* Writes to another file beside the database (a log) do not even wake the
+ * waiter: only the -wal file is watched for writes. */
+START_TEST(writes_beside_the_database_do_not_wake)
+{
+	struct store *st;
+	char other[160];
+	struct pollfd pfd;
+	FILE *f;
+
+	snprintf(other, sizeof other, "%s/access.log", dir);
+	f = fopen(other, "w");          /* exists before the watch */
+	ck_assert_ptr_nonnull(f);
+	st = open_ok();
+	pfd.fd = store_wait_fd(st);
+	pfd.events = POLLIN;
+	ck_assert_int_ge(pfd.fd, 0);
+	ck_assert_int_eq(store_wait(st, 50), 0);   /* settle the first look */
+	for (int i = 0; i < 20; i++) {
+		fprintf(f, "line %d\n", i);
+		fflush(f);
+	}
+	fclose(f);
+	ck_assert_int_eq(poll(&pfd, 1, 100), 0);   /* no event at all */
+	ck_assert_int_eq(store_wait_check(st), 0);
+	ck_assert_int_eq(store_wait_next_ms(st), -1);
+	store_close(st);
+}
+END_TEST
+
 /* A child process inserts after delay_ms, with its own connection. */
 static pid_t insert_later(int delay_ms, const char *channel)
 {
@@ -481,6 +550,8 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, open_missing_or_schemaless_fails_with_a_reason);
 	tcase_add_test(tc, open_uses_rt_db);
 	tcase_add_test(tc, replaced_file_is_noticed);
+	tcase_add_test(tc, only_waiting_takes_an_inotify_instance);
+	tcase_add_test(tc, writes_beside_the_database_do_not_wake);
 	tcase_add_test(tc, wait_wakes_on_another_process_write);
 	tcase_add_test(tc, wait_times_out_without_writes);
 	tcase_add_test(tc, own_writes_do_not_wake);
