@@ -52,7 +52,8 @@ enum ws_close_code {
 	WS_CLOSE_BAD_DATA    = 1007,  /* invalid UTF-8 in a text message */
 	WS_CLOSE_POLICY      = 1008,  /* not our JSON, or a client too slow */
 	WS_CLOSE_TOO_BIG     = 1009,
-	WS_CLOSE_INTERNAL    = 1011
+	WS_CLOSE_INTERNAL    = 1011,
+	WS_CLOSE_SERVICE_RESTART = 1012  /* IANA registry: the store was recreated */
 };
 
 #define WS_CONTROL_MAX  125          /* §5.5: control payloads */

@@ -342,10 +342,40 @@ static void fanout(void)
 		        "(read, encode, write to every socket)", rows, sent, mono_ms() - t0);
 }
 
+/*
+ * The database file was deleted or recreated (sql/schema.sql run again): our
+ * connection still reads the old, unlinked file, and the new file's ids
+ * start again from 1, below every client's cursor.  Close the clients with
+ * 1012 (Service Restart, IANA's close-code registry): they reconnect with
+ * their since, which is now above the newest id, and so start from the
+ * current end (SPEC).  Then reopen on the new file.
+ */
+static void reopen_replaced(void)
+{
+	wsd_log(NULL, "store %s was replaced: closing clients, reopening",
+	        store_path(hub.st));
+	for (struct conn *c = wsd.conns, *next; c; c = next) {
+		next = c->next;
+		if (c->state == CONN_OPEN)
+			conn_close_with(c, WS_CLOSE_SERVICE_RESTART, "the store was recreated");
+	}
+	if (hub.wait_fd >= 0)
+		ae_del(wsd.loop, hub.wait_fd);
+	hub.wait_fd = -1;
+	store_close(hub.st);
+	hub.st = NULL;
+	hub_open();
+}
+
 void hub_on_store_event(void)
 {
 	if (!hub.st)
 		return;
+	/* One stat per event: events come with commits, not per message sent. */
+	if (store_replaced(hub.st)) {
+		reopen_replaced();
+		return;
+	}
 	if (store_wait_check(hub.st) == 1)
 		fanout();
 	schedule_check();

@@ -13,6 +13,7 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { EventSource } from 'eventsource';
 import { startStack, STACKS } from '../lib/servers.js';
 import { curl } from '../lib/http.js';
@@ -183,6 +184,35 @@ for (const { server, mode } of STACKS) {
       // And a new stream is served as before.
       const again = await open(s, `channel=${freshChannel('sse')}`);
       assert.ok(again.raw.startsWith('retry: 2000'));
+      finish(again);
+    });
+
+    it('ends the stream cleanly when its process gets SIGTERM, and the client resumes', async () => {
+      // What a graceful stop or restart of the web server sends its children.
+      await waitQuiet(s, 'sse.fcgi');
+      const channel = freshChannel('sse');
+      const st = await open(s, `channel=${channel}&history=0`);
+      const serving = await until(() => {
+        const now = busyPids(s, 'sse.fcgi');
+        return now.length === 1 ? now : null;
+      }, 15_000, () => `the process serving the stream: ${procInfo(busyPids(s, 'sse.fcgi'))}`);
+      const m = await publish(s, { channel, text: 'before the stop' });
+      await st.waitFor((x) => x.events.length >= 1, 15_000, 'the event');
+      process.kill(serving[0], 'SIGTERM');
+      // Well before RT_SSE_MAX_AGE (120 s) and before serve.sh would SIGKILL.
+      await st.waitFor((x) => x.done, 10_000, 'the stream to end after SIGTERM');
+      assert.deepEqual(st.errors, []);
+      // The client comes back with Last-Event-ID and misses nothing.
+      const after = await publish(s, { channel, text: 'after the stop' });
+      // mod_fcgid may hand the very next request to the exiting process (it
+      // finished its request, so it looked idle) and answer 500: it learns of
+      // the exit at its next scan.  A restart by Apache itself does not do
+      // that (it stops dispatching first), so give an outside kill a moment.
+      await until(() => isFree(serving[0]) || !existsSync(`/proc/${serving[0]}`), 10_000, 'the process to exit');
+      if (mode === 'fcgid') await sleep(4000);   // FcgidErrorScanInterval (3 s) and a margin
+      const again = await open(s, `channel=${channel}`, { 'Last-Event-ID': String(m.id) });
+      await again.waitFor((x) => x.events.length >= 1, 15_000, 'the message sent meanwhile');
+      assert.deepEqual(streamMessages(again), [after]);
       finish(again);
     });
 

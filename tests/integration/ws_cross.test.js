@@ -328,3 +328,32 @@ test('a client too slow for its queue is closed with 1008 and resumes with since
     await h.stop();
   }
 });
+
+test('a store recreated under the helper: clients are closed with 1012 and resume on the new one', async () => {
+  const db = newDbPath();
+  createDb(db);
+  const h = await spawnHelper(['--db', db]);
+  try {
+    const ws = await open(`${h.url}?channel=re&history=0`);
+    for (let i = 0; i < 3; i++) ws.send(JSON.stringify({ type: 'send', user: 'u', text: `old ${i}` }));
+    await until(() => messages(ws).length === 3, 10000, 'the three old messages');
+    const lastOld = messages(ws)[2].id;
+    // What an admin does: remove the database and create it again.
+    execFileSync('rm', ['-f', db, `${db}-wal`, `${db}-shm`]);
+    createDb(db);
+    await until(() => ws.closeCode !== null, 10000, 'the helper to close the client');
+    assert.equal(ws.closeCode, 1012);
+    assert.match(h.log, /was replaced/);
+    await until(() => (h.log.match(/open, newest id 0/g) ?? []).length === 2, 10000,
+      'the helper to reopen the new store');
+    // The client resumes from its last id, above the new store's end: it
+    // starts from the current end and gets the new messages, ids from 1.
+    const again = await open(`${h.url}?channel=re&since=${lastOld}`);
+    again.send(JSON.stringify({ type: 'send', user: 'u', text: 'new' }));
+    await until(() => messages(again).length === 1, 10000, 'the new message');
+    assert.deepEqual(messages(again).map((m) => [m.id, m.text]), [[1, 'new']]);
+    again.close();
+  } finally {
+    assert.equal(await h.stop(), 0);
+  }
+});
