@@ -68,7 +68,6 @@ static int64_t now_ms(void)
  */
 static const char *parse_timeout(const char *qs, long long *timeout)
 {
-	const char *env = getenv("RT_LONGPOLL_TIMEOUT");
 	char buf[32];
 	size_t len;
 	int found = http_form_get(qs, "timeout", buf, sizeof buf, &len);
@@ -76,8 +75,9 @@ static const char *parse_timeout(const char *qs, long long *timeout)
 	if (found < 0 || (found && (len != strlen(buf) ||
 	    http_parse_int(buf, 0, TIMEOUT_MAX, timeout) < 0)))
 		return "timeout must be a number of seconds, 0-55";
-	if (!found && (env == NULL || http_parse_int(env, 0, TIMEOUT_MAX, timeout) < 0))
-		*timeout = TIMEOUT_DEFAULT;
+	if (!found)
+		*timeout = http_env_int("RT_LONGPOLL_TIMEOUT", 0, TIMEOUT_MAX,
+		                        TIMEOUT_DEFAULT);
 	return NULL;
 }
 

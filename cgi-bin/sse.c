@@ -67,17 +67,6 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A number of seconds from the environment, or def if unset or bad. */
-static long long env_seconds(const char *name, long long def)
-{
-	const char *s = getenv(name);
-	long long v;
-
-	if (s == NULL || http_parse_int(s, 1, 24 * 3600, &v) < 0)
-		return def;
-	return v;
-}
-
 /*
  * Writes len bytes and flushes them to the web server at once: without the
  * flush libfcgi keeps them in its 8 KiB buffer and the client sees nothing.
@@ -178,8 +167,10 @@ static const char *parse_last_event_id(const struct http_req *r,
 
 static void handle_sse(struct http_req *r, struct store **st)
 {
-	int64_t heartbeat_ms = env_seconds("RT_SSE_HEARTBEAT", HEARTBEAT_DEFAULT) * 1000;
-	int64_t max_age_ms = env_seconds("RT_SSE_MAX_AGE", MAX_AGE_DEFAULT) * 1000;
+	int64_t heartbeat_ms = http_env_int("RT_SSE_HEARTBEAT", 1, 24 * 3600,
+	                                    HEARTBEAT_DEFAULT) * 1000;
+	int64_t max_age_ms = http_env_int("RT_SSE_MAX_AGE", 1, 24 * 3600,
+	                                  MAX_AGE_DEFAULT) * 1000;
 	int64_t cursor, last_id, now, end, next_heartbeat;
 	struct http_cursor c;
 	const char *err;

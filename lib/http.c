@@ -114,6 +114,17 @@ int http_parse_int(const char *s, long long min, long long max, long long *out)
 	return 0;
 }
 
+long long http_env_int(const char *name, long long min, long long max,
+                       long long dflt)
+{
+	const char *s = getenv(name);
+	long long v;
+
+	if (s == NULL || http_parse_int(s, min, max, &v) < 0)
+		return dflt;
+	return v;
+}
+
 /* Length of p without a default port suffix (":80" for http, ":443" for
  * https), so "http://h" and Host "h:80" are the same origin (RFC 6454 §4). */
 static size_t without_default_port(const char *p, size_t n, int https)

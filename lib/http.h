@@ -49,6 +49,13 @@ int http_form_get(const char *qs, const char *name, char *buf, size_t buflen,
 int http_parse_int(const char *s, long long min, long long max, long long *out);
 
 /*
+ * A setting from the environment (RT_SSE_HEARTBEAT, RT_KEEP, ...) read with
+ * the same parser: its value if set and within [min, max], else dflt.
+ */
+long long http_env_int(const char *name, long long min, long long max,
+                       long long dflt);
+
+/*
  * The Origin rule of SPEC.md for POST and the WebSocket handshake: a request
  * without Origin passes (curl); otherwise the Origin must be listed in
  * allowed (space-separated, e.g. "http://a.example https://b.example"; pass

@@ -16,6 +16,7 @@
  * hold back checkpoints and let the WAL grow).
  */
 #include "store.h"
+#include "http.h"   /* http_env_int: the one checked number parser */
 
 #include <errno.h>
 #include <libgen.h>
@@ -103,21 +104,6 @@ struct store {
 	long long max_age_ms; /* RT_MAX_AGE in ms, 0 = unlimited */
 };
 
-static long long env_number(const char *name, long long dflt)
-{
-	const char *s = getenv(name);
-	char *end;
-	long long v;
-
-	if (s == NULL || *s == '\0')
-		return dflt;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < 0)
-		return dflt;
-	return v;
-}
-
 static int read_version(struct store *st, int64_t *v)
 {
 	sqlite3_stmt *q = st->q[Q_VERSION];
@@ -194,9 +180,9 @@ struct store *store_open(const char *path, const char **errstr)
 		goto fail;
 	st->inotify_fd = -1;
 	st->recheck = -1;
-	st->keep = env_number("RT_KEEP", DEFAULT_KEEP);
-	st->max_age_ms = env_number("RT_MAX_AGE", 0) * 1000;
-	st->no_inotify = env_number("RT_NO_INOTIFY", 0) != 0;
+	st->keep = http_env_int("RT_KEEP", 0, LLONG_MAX, DEFAULT_KEEP);
+	st->max_age_ms = http_env_int("RT_MAX_AGE", 0, LLONG_MAX / 1000, 0) * 1000;
+	st->no_inotify = http_env_int("RT_NO_INOTIFY", 0, 1, 0) != 0;
 	if ((st->path = strdup(path)) == NULL || (base_copy = strdup(path)) == NULL)
 		goto fail;
 	st->db_name = strdup(basename(base_copy));
@@ -378,7 +364,7 @@ int store_insert(struct store *st, const char *channel, const char *user,
 }
 
 /* Runs a bound SELECT of (id, channel, json) rows into out. */
-static int read_rows(struct store *st, sqlite3_stmt *q, struct store_msgs *out)
+static int read_rows(sqlite3_stmt *q, struct store_msgs *out)
 {
 	size_t cap = 0;
 	int rc;
@@ -400,7 +386,6 @@ static int read_rows(struct store *st, sqlite3_stmt *q, struct store_msgs *out)
 	}
 	sqlite3_reset(q);
 	sqlite3_clear_bindings(q);
-	(void)st;
 	if (rc != SQLITE_DONE) {
 		store_msgs_free(out);
 		return -1;
@@ -424,7 +409,7 @@ int store_read_after(struct store *st, const char *channel, int64_t since,
 		sqlite3_bind_text(q, 1, channel, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 2, since);
 	sqlite3_bind_int(q, 3, clamp_limit(limit));
-	return read_rows(st, q, out);
+	return read_rows(q, out);
 }
 
 int store_read_last(struct store *st, const char *channel, int limit,
@@ -434,7 +419,7 @@ int store_read_last(struct store *st, const char *channel, int limit,
 
 	sqlite3_bind_text(q, 1, channel, -1, SQLITE_STATIC);
 	sqlite3_bind_int(q, 3, clamp_limit(limit));
-	return read_rows(st, q, out);
+	return read_rows(q, out);
 }
 
 int store_last_id(struct store *st, int64_t *id)
