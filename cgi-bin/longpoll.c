@@ -42,11 +42,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <fcgiapp.h>
 
+#include "clock.h"
 #include "http.h"
+#include "http_poll.h"
+#include "settings.h"
 #include "store.h"
 
 #define TIMEOUT_DEFAULT  25    /* s, when $RT_LONGPOLL_TIMEOUT is unset */
@@ -54,29 +56,18 @@
 
 /* ---- static helpers ----------------------------------------------------- */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * The hold time in seconds: the query's timeout, else $RT_LONGPOLL_TIMEOUT,
  * else 25.  Returns NULL, or a sentence for a 400 answer.
  */
 static const char *parse_timeout(const char *qs, long long *timeout)
 {
-	char buf[32];
-	size_t len;
-	int found = http_form_get(qs, "timeout", buf, sizeof buf, &len);
+	int found = http_form_int(qs, "timeout", 0, TIMEOUT_MAX, timeout);
 
-	if (found < 0 || (found && (len != strlen(buf) ||
-	    http_parse_int(buf, 0, TIMEOUT_MAX, timeout) < 0)))
+	if (found < 0)
 		return "timeout must be a number of seconds, 0-55";
 	if (!found)
-		*timeout = http_env_int("RT_LONGPOLL_TIMEOUT", 0, TIMEOUT_MAX,
+		*timeout = settings_int("RT_LONGPOLL_TIMEOUT", 0, TIMEOUT_MAX,
 		                        TIMEOUT_DEFAULT);
 	return NULL;
 }
@@ -94,13 +85,13 @@ static void handle_longpoll(struct http_req *r, struct store **st)
 	char *body;
 
 	if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
-		http_send_error(r, 405, "method_not_allowed",
-		                "longpoll takes GET only", "Allow: GET, HEAD\r\n");
+		http_send_error(r, 405, "longpoll takes GET only",
+		                "Allow: GET, HEAD\r\n");
 		return;
 	}
 	if ((err = http_cursor_parse(r->query, &c)) != NULL ||
 	    (err = parse_timeout(r->query, &timeout)) != NULL) {
-		http_send_error(r, 400, "bad_request", err, NULL);
+		http_send_error(r, 400, err, NULL);
 		return;
 	}
 	if (http_store_check(r, st) < 0)
@@ -112,14 +103,14 @@ static void handle_longpoll(struct http_req *r, struct store **st)
 	 * wakes us too: the read finds nothing and we wait for the time left.
 	 * No since, or a reset, answers at once, like poll.
 	 */
-	deadline = now_ms() + timeout * 1000;
+	deadline = clock_now_ms() + timeout * 1000;
 	for (;;) {
 		int64_t left;
 
 		http_poll_free(&p);
 		if (http_poll_read(*st, &c, &p) < 0)
 			goto fail;
-		left = deadline - now_ms();
+		left = deadline - clock_now_ms();
 		if (p.msgs.n > 0 || p.reset || !c.has_since || left <= 0 ||
 		    http_stopping())      /* SIGTERM: answer now, empty */
 			break;
@@ -127,7 +118,7 @@ static void handle_longpoll(struct http_req *r, struct store **st)
 			goto fail;
 	}
 	if ((body = http_poll_json(&p, &len)) == NULL) {
-		http_send_error(r, 503, "unavailable", "out of memory", HTTP_RETRY_AFTER);
+		http_send_error(r, 503, "out of memory", HTTP_RETRY_AFTER);
 		goto out;
 	}
 	http_send_json(r, 200, "no-store", NULL, body, len);

@@ -25,7 +25,7 @@
  * 304 Not Modified while nothing changed (RFC 9110 §13.1.2, §15.4.5).  The
  * browser's fetch() does this by itself from its HTTP cache.
  *
- * Parameters (lib/http.c http_cursor_parse): channel (default lobby), since
+ * Parameters (lib/http_query.c http_cursor_parse): channel (default lobby), since
  * (a message id; absent: the channel's last limit messages), limit (1–500,
  * default 100).  A since above the store's newest id means the database was
  * recreated: the answer is empty with "reset":true and the current last_id.
@@ -43,6 +43,7 @@
 #include <fcgiapp.h>
 
 #include "http.h"
+#include "http_poll.h"
 #include "store.h"
 
 /* ---- the request handler ------------------------------------------------ */
@@ -57,12 +58,12 @@ static void handle_poll(struct http_req *r, struct store **st)
 	size_t len;
 
 	if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
-		http_send_error(r, 405, "method_not_allowed", "poll takes GET (or HEAD)",
+		http_send_error(r, 405, "poll takes GET (or HEAD)",
 		                "Allow: GET, HEAD\r\n");
 		return;
 	}
 	if ((err = http_cursor_parse(r->query, &c)) != NULL) {
-		http_send_error(r, 400, "bad_parameter", err, NULL);
+		http_send_error(r, 400, err, NULL);
 		return;
 	}
 	if (http_store_check(r, st) < 0)
@@ -73,8 +74,7 @@ static void handle_poll(struct http_req *r, struct store **st)
 	}
 	if ((body = http_poll_json(&p, &len)) == NULL) {
 		http_poll_free(&p);
-		http_send_error(r, 503, "store_unavailable", "out of memory",
-		                HTTP_RETRY_AFTER);
+		http_send_error(r, 503, "out of memory", HTTP_RETRY_AFTER);
 		return;
 	}
 

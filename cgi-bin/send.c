@@ -46,13 +46,13 @@
 
 /* A user name is at most 32 four-byte characters; one byte more tells
  * "too long" from "fits" (http_form_get fails on a longer value). */
-#define USER_BUF   (STORE_USER_MAX * 4 + 2)
-#define TEXT_BUF   (STORE_TEXT_MAX + 2)
+#define USER_BUF   (MSG_USER_MAX * 4 + 2)
+#define TEXT_BUF   (MSG_TEXT_MAX + 2)
 
 /* ---- static helpers ----------------------------------------------------- */
 
 /* Decoded form values live here until the message is stored. */
-static char form_channel[STORE_CHANNEL_MAX + 2];
+static char form_channel[MSG_CHANNEL_MAX + 2];
 static char form_user[USER_BUF];
 static char form_text[TEXT_BUF];
 
@@ -88,28 +88,6 @@ static const char *read_form(const char *body, size_t len, struct msg_fields *f)
 	return NULL;
 }
 
-/* Defaults, then the message rules of SPEC.md (lib/msg.c). */
-static const char *check_fields(struct msg_fields *f)
-{
-	const char *err;
-
-	if (f->channel.s == NULL) {
-		f->channel.s = MSG_DEFAULT_CHANNEL;
-		f->channel.len = strlen(MSG_DEFAULT_CHANNEL);
-	}
-	if (f->user.s == NULL) {
-		f->user.s = MSG_DEFAULT_USER;
-		f->user.len = strlen(MSG_DEFAULT_USER);
-	}
-	if (f->text.s == NULL)
-		return "text is required";
-	if ((err = msg_check_channel(f->channel.s, f->channel.len)) ||
-	    (err = msg_check_user(f->user.s, f->user.len)) ||
-	    (err = msg_check_text(f->text.s, f->text.len)))
-		return err;
-	return NULL;
-}
-
 /* ---- the request handler ------------------------------------------------ */
 
 static void handle_send(struct http_req *r, struct store **st,
@@ -123,14 +101,14 @@ static void handle_send(struct http_req *r, struct store **st,
 	int json, status;
 
 	if (strcmp(r->method, "POST") != 0) {
-		http_send_error(r, 405, "method_not_allowed", "send takes POST only",
+		http_send_error(r, 405, "send takes POST only",
 		                "Allow: POST\r\n");
 		return;
 	}
 	/* A page on another site must not post as our users (a CSRF form);
 	 * curl sends no Origin and passes. */
 	if (!http_origin_allowed(r->origin, r->host, getenv("RT_ALLOWED_ORIGINS"))) {
-		http_send_error(r, 403, "forbidden", "cross-origin POST refused", NULL);
+		http_send_error(r, 403, "cross-origin POST refused", NULL);
 		return;
 	}
 	if (http_content_type_is(r->content_type, "application/json"))
@@ -139,30 +117,30 @@ static void handle_send(struct http_req *r, struct store **st,
 	                              "application/x-www-form-urlencoded"))
 		json = 0;
 	else {
-		http_send_error(r, 415, "unsupported_media_type", "send takes "
+		http_send_error(r, 415, "send takes "
 		                "application/x-www-form-urlencoded or application/json "
 		                "(UTF-8)", NULL);
 		return;
 	}
 	if ((status = http_read_body(r, body, HTTP_BODY_MAX, &len)) != 0) {
 		if (status == 413)
-			http_send_error(r, 413, "too_large", "body is over 16 KiB", NULL);
+			http_send_error(r, 413, "body is over 16 KiB", NULL);
 		else
-			http_send_error(r, 400, "bad_request",
-			                "body is shorter than its Content-Length", NULL);
+			http_send_error(r, 400, "body is shorter than its "
+			                "Content-Length", NULL);
 		return;
 	}
 
 	if (json && mj == NULL) {
-		http_send_error(r, 503, "unavailable", "the JSON reader cannot be "
-		                "opened", HTTP_RETRY_AFTER);
+		http_send_error(r, 503, "the JSON reader cannot be opened",
+		                HTTP_RETRY_AFTER);
 		return;
 	}
 	err = json ? msg_json_parse(mj, body, len, &f) : read_form(body, len, &f);
 	if (err == NULL)
-		err = check_fields(&f);
+		err = msg_fields_check(&f);    /* defaults, then the rules (lib/msg.c) */
 	if (err != NULL) {
-		http_send_error(r, 400, "bad_request", err, NULL);
+		http_send_error(r, 400, err, NULL);
 		return;
 	}
 

@@ -31,9 +31,12 @@
  * clients ignore comments, but it keeps proxies from timing the stream out
  * and it is how we notice a client that has gone — FastCGI tells us nothing
  * until a write fails, and then we leave the loop so the process is free for
- * the next request.  After RT_SSE_MAX_AGE seconds (default 240, below
- * mod_fcgid's 300 s FcgidBusyTimeout) the stream ends cleanly; the client
- * reconnects with Last-Event-ID, and the server gets its process back.
+ * the next request.  After RT_SSE_MAX_AGE seconds the stream ends cleanly;
+ * the client reconnects with Last-Event-ID, and the server gets its process
+ * back.  Every shipped config (apache-conf/) sets 300 s, with mod_fcgid's
+ * FcgidBusyTimeout raised to 400 s above it; unset (a server configured
+ * without those files) it is 240 s, below mod_fcgid's default busy timeout
+ * of 300 s, which would otherwise kill the stream as a hung request.
  *
  * From a shell (http_accept() serves one CGI request when stdin is not a
  * FastCGI socket); events appear as they are stored, Ctrl-C stops it:
@@ -45,27 +48,21 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <fcgiapp.h>
 
+#include "clock.h"
 #include "http.h"
+#include "settings.h"
 #include "sse.h"
 #include "store.h"
 
 #define RETRY_MS          2000  /* SPEC: the client's reconnection delay */
 #define HEARTBEAT_DEFAULT 15    /* s, when $RT_SSE_HEARTBEAT is unset */
-#define MAX_AGE_DEFAULT   240   /* s, when $RT_SSE_MAX_AGE is unset */
+#define MAX_AGE_DEFAULT   240   /* s, when $RT_SSE_MAX_AGE is unset: below
+                                   mod_fcgid's own FcgidBusyTimeout (300) */
 
 /* ---- static helpers ----------------------------------------------------- */
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
  * Writes len bytes and flushes them to the web server at once: without the
@@ -167,9 +164,9 @@ static const char *parse_last_event_id(const struct http_req *r,
 
 static void handle_sse(struct http_req *r, struct store **st)
 {
-	int64_t heartbeat_ms = http_env_int("RT_SSE_HEARTBEAT", 1, 24 * 3600,
+	int64_t heartbeat_ms = settings_int("RT_SSE_HEARTBEAT", 1, 24 * 3600,
 	                                    HEARTBEAT_DEFAULT) * 1000;
-	int64_t max_age_ms = http_env_int("RT_SSE_MAX_AGE", 1, 24 * 3600,
+	int64_t max_age_ms = settings_int("RT_SSE_MAX_AGE", 1, 24 * 3600,
 	                                  MAX_AGE_DEFAULT) * 1000;
 	int64_t cursor, last_id, now, end, next_heartbeat;
 	struct http_cursor c;
@@ -178,13 +175,13 @@ static void handle_sse(struct http_req *r, struct store **st)
 	size_t cap = 0;
 
 	if (strcmp(r->method, "GET") != 0) {
-		http_send_error(r, 405, "method_not_allowed", "sse takes GET only",
+		http_send_error(r, 405, "sse takes GET only",
 		                "Allow: GET\r\n");
 		return;
 	}
 	if ((err = http_cursor_parse(r->query, &c)) != NULL ||
 	    (err = parse_last_event_id(r, &c)) != NULL) {
-		http_send_error(r, 400, "bad_request", err, NULL);
+		http_send_error(r, 400, err, NULL);
 		return;
 	}
 	if (http_store_check(r, st) < 0)
@@ -228,7 +225,7 @@ static void handle_sse(struct http_req *r, struct store **st)
 	 * heartbeat or the end of the stream's life, and again.  Every write is
 	 * flushed; the first one that fails ends the loop.
 	 */
-	now = now_ms();
+	now = clock_now_ms();
 	end = now + max_age_ms;
 	next_heartbeat = now + heartbeat_ms;
 	for (;;) {
@@ -237,7 +234,7 @@ static void handle_sse(struct http_req *r, struct store **st)
 
 		if (write_after(r, *st, c.channel, &cursor, &buf, &cap) < 0)
 			goto out;
-		now = now_ms();
+		now = clock_now_ms();
 		if (now >= end)
 			break;                   /* the client reconnects with Last-Event-ID */
 		if (now >= next_heartbeat) {
@@ -250,7 +247,7 @@ static void handle_sse(struct http_req *r, struct store **st)
 		until = next_heartbeat < end ? next_heartbeat : end;
 		do {
 			woke = store_wait(*st, (int)(until - now));
-			now = now_ms();
+			now = clock_now_ms();
 		} while (woke == 0 && now < until && !http_stopping());
 		if (woke < 0 || http_stopping())
 			goto out;        /* SIGTERM: end cleanly, the client resumes */

@@ -1,135 +1,37 @@
 /*
- * http.h — the HTTP side shared by the FastCGI endpoints (and, for the pure
- * functions, by the WebSocket helper's handshake).
+ * http.h — one FastCGI (or CGI) request, for the endpoints in cgi-bin/
+ * (I/O layer: the only lib header that includes fcgiapp.h).
  *
- * Three parts, all unit-tested in tests/unit/check_http.c:
- *  - pure functions on strings: query/form decoding, the checked number
- *    parser, the Origin rule, Content-Type matching, ETags, and the read
- *    cursor (channel/since/limit/history) every reading endpoint shares;
- *  - the poll answer ({"messages":[...],"last_id":N}), read from the store,
- *    shared by poll and long-poll;
- *  - functions on a struct http_req, which wraps one FastCGI (or CGI)
- *    request: the accept loop, bounded body reading, JSON and error answers,
- *    the store's 503s, the one-line log.
+ *   lib/http.c       the request in: the accept loop (FastCGI, or one CGI
+ *                    request from a shell), SIGTERM, parameters, the body
+ *   lib/http_send.c  the answer out: JSON and error answers, the store's
+ *                    503s, the one-line log
+ *
+ * The pure helpers an endpoint also needs come with it: query and cursor
+ * parsing (http_query.h), header rules (http_header.h), the status table and
+ * error JSON (http_status.h).  The poll answer, which reads the store, is in
+ * http_poll.h.  Layers: lib/README.md.
  *
  * Ownership: every const char * in struct http_req is borrowed from libfcgi
  * (or the process environment) and valid until the next http_accept().
+ * Unit-tested in tests/unit/check_http.c.
  */
 #ifndef RTLAB_HTTP_H
 #define RTLAB_HTTP_H
 
 #include <stddef.h>
-#include <stdint.h>
 #include <fcgiapp.h>
 
-#include "store.h"
+#include "http_header.h"
+#include "http_query.h"
+#include "http_status.h"
 
 #define HTTP_BODY_MAX  (16 * 1024)  /* SPEC: 413 above this */
-#define HTTP_PARAM_MAX 8192         /* longest decoded query/form value we accept */
 #define HTTP_DRAIN_MAX (1024 * 1024) /* body bytes read and dropped before a 413 */
-#define HTTP_ETAG_MAX  48           /* room for http_etag_make()'s tag + NUL */
 
-/* ---- pure functions ---------------------------------------------------- */
+struct store;
 
-/*
- * Finds name in an application/x-www-form-urlencoded string (a query string
- * or a form body) and percent/plus-decodes its first occurrence into buf
- * (NUL-terminated; *len gets the decoded length, which may contain NUL bytes).
- * Returns 1 found, 0 absent, -1 malformed (bad %-escape) or longer than
- * buflen-1.
- */
-int http_form_get(const char *qs, const char *name, char *buf, size_t buflen,
-                  size_t *len);
-
-/*
- * The one checked number parser (OpenBSD strtonum): decimal digits only, no
- * sign unless min < 0, no spaces, within [min, max].  Returns 0 and sets *out,
- * or -1.  Never use atoi on input.
- */
-int http_parse_int(const char *s, long long min, long long max, long long *out);
-
-/*
- * A setting from the environment (RT_SSE_HEARTBEAT, RT_KEEP, ...) read with
- * the same parser: its value if set and within [min, max], else dflt.
- */
-long long http_env_int(const char *name, long long min, long long max,
-                       long long dflt);
-
-/*
- * The Origin rule of SPEC.md for POST and the WebSocket handshake: a request
- * without Origin passes (curl); otherwise the Origin must be listed in
- * allowed (space-separated, e.g. "http://a.example https://b.example"; pass
- * getenv("RT_ALLOWED_ORIGINS")), or, when allowed is NULL/empty, its host[:port]
- * must equal the request's Host.  Returns 1 allowed, 0 refused.
- */
-int http_origin_allowed(const char *origin, const char *host,
-                        const char *allowed);
-
-/*
- * 1 if the media type of a Content-Type value (before any ";" parameter,
- * spaces trimmed) equals type, compared case-insensitively (RFC 9110
- * §8.3.1), else 0.  content_type NULL gives 0.  A charset parameter, if
- * present, must be utf-8: rtlab stores UTF-8 only.
- */
-int http_content_type_is(const char *content_type, const char *type);
-
-/*
- * ETags for poll's conditional GET (RFC 9110 §8.8.3, §13.1.2).
- * http_etag_make() writes a strong tag, "<id>-<16 hex digits>" with its
- * quotes (NUL-terminated), into buf of HTTP_ETAG_MAX bytes: id is the
- * answer's last_id (for a reader's eye), the hex digits an FNV-1a 64 hash
- * of the whole body, so the tag changes whenever the body does.
- * http_etag_match() applies If-None-Match's weak comparison: 1 if the header
- * is "*" or lists etag (with or without W/), else 0 (NULL header: 0).
- */
-void http_etag_make(char *buf, int64_t id, const char *body, size_t len);
-int http_etag_match(const char *if_none_match, const char *etag);
-
-/*
- * The read cursor of the query string, shared by poll, long-poll, SSE and the
- * WebSocket handshake: channel (default "lobby", msg_check_channel), since
- * (0..2^63-1; absent: has_since = 0), limit (1–500, default 100) and history
- * (0–500, default 20).  Each endpoint uses the fields it documents and
- * ignores the rest.  Returns NULL, or a static sentence for a 400 answer.
- */
-#define HTTP_LIMIT_DEFAULT   100
-#define HTTP_HISTORY_DEFAULT 20
-
-struct http_cursor {
-	char    channel[STORE_CHANNEL_MAX + 1];
-	int     has_since;
-	int64_t since;
-	int     limit;
-	int     history;
-};
-
-const char *http_cursor_parse(const char *qs, struct http_cursor *c);
-
-/*
- * The poll answer, shared by poll and long-poll (SPEC "Cursors"):
- *  - since above the store's newest id: no messages, reset = 1, last_id =
- *    the newest id (the store was recreated; start again from there);
- *  - since given: the first `limit` messages of the channel with id > since;
- *  - no since: the channel's last `limit` messages;
- *  - last_id: the last message's id, or, with no messages, the store's newest
- *    id read *before* the messages, so it is always safe as the next since.
- * http_poll_read() returns 0, or -1 if the store failed (answer 503).
- * http_poll_json() builds {"messages":[...],"last_id":N[,"reset":true]}
- * from the messages' ready-made JSON (malloc'd, caller frees; NULL when out
- * of memory).  Free the answer with http_poll_free() (accepts NULL).
- */
-struct http_poll {
-	struct store_msgs msgs;
-	int64_t last_id;
-	int reset;
-};
-
-int http_poll_read(struct store *st, const struct http_cursor *c,
-                   struct http_poll *p);
-char *http_poll_json(const struct http_poll *p, size_t *len);
-void http_poll_free(struct http_poll *p);
-
-/* ---- one FastCGI request ----------------------------------------------- */
+/* ---- the request in (http.c) ------------------------------------------- */
 
 struct http_req {
 	FCGX_Stream *in, *out, *err;
@@ -176,6 +78,8 @@ const char *http_req_param(const struct http_req *r, const char *name);
  */
 int http_read_body(struct http_req *r, char *buf, size_t max, size_t *len);
 
+/* ---- the answer out (http_send.c) --------------------------------------- */
+
 /*
  * Writes a complete answer: "Status:", Content-Type application/json;
  * charset=utf-8, Content-Length, Cache-Control (cache, e.g. "no-store"), any
@@ -187,22 +91,23 @@ void http_send_json(struct http_req *r, int status, const char *cache,
                     const char *extra_headers, const char *body, size_t len);
 
 /*
- * SPEC error answer {"error":"<code>","detail":"<detail>"} with Cache-Control:
- * no-store, plus extra headers (Allow for 405, Retry-After for 503).  code and
- * detail are constant sentences from our own code, never client input, so
- * they need no escaping.  Also logs one line to stderr (the server's error
- * log): method, script, status, detail.
+ * The error answer {"error":"<code>","detail":"<detail>"} (http_error_json:
+ * the code comes from the status, so it is the same everywhere) with
+ * Cache-Control: no-store, plus extra headers (Allow for 405, Retry-After
+ * for 503).  Also logs one line to stderr (the server's error log): method,
+ * script, status, detail.
  */
-void http_send_error(struct http_req *r, int status, const char *code,
-                     const char *detail, const char *extra_headers);
+void http_send_error(struct http_req *r, int status, const char *detail,
+                     const char *extra_headers);
 
 /*
  * The store of an endpoint process, opened once before the accept loop
  * (store_open(NULL, NULL) reads $RT_DB; it may fail, e.g. the database is
- * not created yet).  http_store_check(): if *st is NULL, opens it again; if
- * that fails too, answers 503 with Retry-After and returns -1, else 0.
- * http_store_fail(): answers 503 with Retry-After for a store call that
- * failed, and closes *st so the next request opens it afresh.
+ * not created yet).  http_store_check(): if *st is NULL (or its file was
+ * replaced), opens it again; if that fails too, answers 503 with
+ * Retry-After and returns -1, else 0.  http_store_fail(): answers 503 with
+ * Retry-After for a store call that failed, and closes *st so the next
+ * request opens it afresh.
  */
 #define HTTP_RETRY_AFTER "Retry-After: 2\r\n"
 int http_store_check(struct http_req *r, struct store **st);

@@ -13,11 +13,10 @@
 
 #include <sqlite3.h>
 
-#include "store.h"
 #include "utf8.h"
 
 /* A user name of 32 characters is at most 32 * 4 bytes of UTF-8. */
-#define USER_BYTES_MAX (STORE_USER_MAX * 4)
+#define USER_BYTES_MAX (MSG_USER_MAX * 4)
 /* Longest JSON body the reader takes: well above send's 16 KiB and the
  * helper's 64 KiB frames, far below what SQLite's int lengths allow. */
 #define JSON_BODY_MAX  (1024 * 1024)
@@ -26,7 +25,7 @@ const char *msg_check_channel(const char *s, size_t len)
 {
 	if (len == 0)
 		return "channel is empty";
-	if (len > STORE_CHANNEL_MAX)
+	if (len > MSG_CHANNEL_MAX)
 		return "channel is longer than 64 characters";
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -51,7 +50,7 @@ const char *msg_check_user(const char *s, size_t len)
 		return "user is longer than 32 characters";
 	if (!is_c_utf8(s, len))
 		return "user is not valid UTF-8 (or holds a NUL character)";
-	if (utf8_count(s, len) > STORE_USER_MAX)
+	if (utf8_count(s, len) > MSG_USER_MAX)
 		return "user is longer than 32 characters";
 	return NULL;
 }
@@ -60,10 +59,31 @@ const char *msg_check_text(const char *s, size_t len)
 {
 	if (len == 0)
 		return "text is empty";
-	if (len > STORE_TEXT_MAX)
+	if (len > MSG_TEXT_MAX)
 		return "text is longer than 4096 bytes";
 	if (!is_c_utf8(s, len))
 		return "text is not valid UTF-8 (or holds a NUL character)";
+	return NULL;
+}
+
+const char *msg_fields_check(struct msg_fields *f)
+{
+	const char *err;
+
+	if (f->channel.s == NULL) {
+		f->channel.s = MSG_DEFAULT_CHANNEL;
+		f->channel.len = strlen(MSG_DEFAULT_CHANNEL);
+	}
+	if (f->user.s == NULL) {
+		f->user.s = MSG_DEFAULT_USER;
+		f->user.len = strlen(MSG_DEFAULT_USER);
+	}
+	if (f->text.s == NULL)
+		return "text is required";
+	if ((err = msg_check_channel(f->channel.s, f->channel.len)) ||
+	    (err = msg_check_user(f->user.s, f->user.len)) ||
+	    (err = msg_check_text(f->text.s, f->text.len)))
+		return err;
 	return NULL;
 }
 

@@ -1,5 +1,7 @@
 /*
- * msg.h — the message rules of SPEC.md, shared by every transport.
+ * msg.h — the message rules, shared by every transport (pure layer: no
+ * FastCGI, no store).  The one place for the fields' limits, defaults and
+ * checks: send.fcgi and the WebSocket helper both call msg_fields_check().
  *
  *   channel  [A-Za-z0-9_-]{1,64}, default "lobby"
  *   user     1–32 characters of valid UTF-8, default "anon"
@@ -13,7 +15,8 @@
  * The second half reads the members of a JSON message body — send.fcgi's
  * application/json body, the WebSocket helper's client frames — with SQLite's
  * JSON1 functions (json_valid, json_type, json_extract), so rtlab never
- * hand-writes a JSON parser.
+ * hand-writes a JSON parser (SQLite as a parser on a private :memory:
+ * connection, not the store).
  */
 #ifndef RTLAB_MSG_H
 #define RTLAB_MSG_H
@@ -22,6 +25,9 @@
 
 #define MSG_DEFAULT_CHANNEL "lobby"
 #define MSG_DEFAULT_USER    "anon"
+#define MSG_CHANNEL_MAX     64    /* bytes, [A-Za-z0-9_-] */
+#define MSG_USER_MAX        32    /* characters (code points) of UTF-8 */
+#define MSG_TEXT_MAX        4096  /* bytes of UTF-8 */
 
 const char *msg_check_channel(const char *s, size_t len);
 const char *msg_check_user(const char *s, size_t len);
@@ -46,6 +52,14 @@ struct msg_fields {
 	struct msg_field user;
 	struct msg_field text;
 };
+
+/*
+ * The defaults, then the rules: a channel or user that is absent (s NULL)
+ * becomes "lobby" or "anon"; text is required; then msg_check_*() on each.
+ * Returns NULL, or a static sentence for a 400 answer (WebSocket: an error
+ * frame).
+ */
+const char *msg_fields_check(struct msg_fields *f);
 
 struct msg_json;
 

@@ -24,6 +24,8 @@
  * the bytes out and flushes.  Each returns the number of bytes written (no
  * NUL is added), or -1 if buf is too small or an argument cannot be encoded
  * (a field name or event type containing CR or LF).
+ *
+ * Pure layer (lib/README.md): no FastCGI, no store.
  */
 #ifndef RTLAB_SSE_H
 #define RTLAB_SSE_H

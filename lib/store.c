@@ -16,7 +16,8 @@
  * hold back checkpoints and let the WAL grow).
  */
 #include "store.h"
-#include "http.h"   /* http_env_int: the one checked number parser */
+#include "clock.h"      /* clock_now_ms: the one clock */
+#include "settings.h"   /* settings_int: the one RT_* reader */
 
 #include <errno.h>
 #include <libgen.h>
@@ -180,9 +181,9 @@ struct store *store_open(const char *path, const char **errstr)
 		goto fail;
 	st->inotify_fd = -1;
 	st->recheck = -1;
-	st->keep = http_env_int("RT_KEEP", 0, LLONG_MAX, DEFAULT_KEEP);
-	st->max_age_ms = http_env_int("RT_MAX_AGE", 0, LLONG_MAX / 1000, 0) * 1000;
-	st->no_inotify = http_env_int("RT_NO_INOTIFY", 0, 1, 0) != 0;
+	st->keep = settings_int("RT_KEEP", 0, LLONG_MAX, DEFAULT_KEEP);
+	st->max_age_ms = settings_int("RT_MAX_AGE", 0, LLONG_MAX / 1000, 0) * 1000;
+	st->no_inotify = settings_int("RT_NO_INOTIFY", 0, 1, 0) != 0;
 	if ((st->path = strdup(path)) == NULL || (base_copy = strdup(path)) == NULL)
 		goto fail;
 	st->db_name = strdup(basename(base_copy));
@@ -522,17 +523,9 @@ int store_wait_check(struct store *st)
 	return 0;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int store_wait(struct store *st, int timeout_ms)
 {
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : clock_now_ms() + timeout_ms;
 
 	watch_open(st);
 
@@ -541,7 +534,7 @@ int store_wait(struct store *st, int timeout_ms)
 		int left = -1, next = store_wait_next_ms(st);
 
 		if (deadline >= 0) {
-			int64_t d = deadline - now_ms();
+			int64_t d = deadline - clock_now_ms();
 			left = d > 0 ? (int)(d > INT_MAX ? INT_MAX : d) : 0;
 		}
 		if (next >= 0 && (left < 0 || next < left))
@@ -553,7 +546,7 @@ int store_wait(struct store *st, int timeout_ms)
 		}
 		if (store_wait_check(st))
 			return 1;
-		if (deadline >= 0 && now_ms() >= deadline)
+		if (deadline >= 0 && clock_now_ms() >= deadline)
 			return 0;
 	}
 }

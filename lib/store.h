@@ -65,7 +65,7 @@ const char *store_path(const struct store *st);
 int store_replaced(const struct store *st);
 
 /*
- * Stores one message (arguments already validated by msg_valid_*) and fills
+ * Stores one message (arguments already checked by msg_fields_check) and fills
  * *out with it as stored (id, ts).  Returns 0, or -1 if the store failed
  * (the message is then not stored).  Caller frees with store_msg_clear().
  * Retention (RT_KEEP per channel, RT_MAX_AGE seconds) is applied now and then

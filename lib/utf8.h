@@ -6,6 +6,8 @@
  * which no continuation could make the text valid (RFC 6455 §8.1, Autobahn
  * case 6.x), not at the end of the message.  It rejects overlong forms,
  * surrogates (U+D800..U+DFFF) and code points above U+10FFFF (RFC 3629 §3).
+ *
+ * Pure layer (lib/README.md): no FastCGI, no store.
  */
 #ifndef RTLAB_UTF8_H
 #define RTLAB_UTF8_H

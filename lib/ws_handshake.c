@@ -9,8 +9,9 @@
 
 #include <openssl/evp.h>
 
-#include "http.h"
-#include "msg.h"
+#include "http_header.h"
+#include "http_query.h"
+#include "http_status.h"
 #include "ws_handshake.h"
 
 /* §1.3: the GUID every server appends to the client's key. */
@@ -176,57 +177,24 @@ static int span_copy(struct ws_span s, char *buf, size_t cap)
 	return 0;
 }
 
-/* channel, since and history from the query string. */
-static int read_params(struct ws_span query, struct ws_params *pm,
+/* channel, since and history from the query string, as every endpoint
+ * reads them (http_cursor_parse). */
+static int read_params(struct ws_span query, struct http_cursor *cursor,
                        const char **errstr)
 {
-	char qs[WS_REQUEST_MAX], v[HTTP_PARAM_MAX];
-	size_t vlen;
-	long long n;
-	int rc;
+	char qs[WS_REQUEST_MAX];
 
-	strcpy(pm->channel, MSG_DEFAULT_CHANNEL);
-	pm->since = -1;
-	pm->history = WS_HISTORY_DEFAULT;
-	if (span_copy(query, qs, sizeof qs) < 0)
-		goto bad_query;
-
-	rc = http_form_get(qs, "channel", v, sizeof v, &vlen);
-	if (rc < 0)
-		goto bad_query;
-	if (rc == 1) {
-		if ((*errstr = msg_check_channel(v, vlen)) != NULL)
-			return 400;
-		memcpy(pm->channel, v, vlen + 1);
+	if (span_copy(query, qs, sizeof qs) < 0) {
+		*errstr = "the query string is malformed";
+		return 400;
 	}
-	rc = http_form_get(qs, "since", v, sizeof v, &vlen);
-	if (rc < 0)
-		goto bad_query;
-	if (rc == 1) {
-		if (http_parse_int(v, 0, INT64_MAX, &n) < 0) {
-			*errstr = "since must be a message id (a number >= 0)";
-			return 400;
-		}
-		pm->since = n;
-	}
-	rc = http_form_get(qs, "history", v, sizeof v, &vlen);
-	if (rc < 0)
-		goto bad_query;
-	if (rc == 1) {
-		if (http_parse_int(v, 0, WS_HISTORY_MAX, &n) < 0) {
-			*errstr = "history must be a number from 0 to 500";
-			return 400;
-		}
-		pm->history = (int)n;
-	}
+	if ((*errstr = http_cursor_parse(qs, cursor)) != NULL)
+		return 400;
 	return 0;
-bad_query:
-	*errstr = "the query string is malformed";
-	return 400;
 }
 
 int ws_request_check(const struct ws_request *rq, const char *allowed_origins,
-                     struct ws_params *params, const char **errstr)
+                     struct http_cursor *cursor, const char **errstr)
 {
 	char origin[1024], host[512];
 	struct ws_span h;
@@ -275,7 +243,7 @@ int ws_request_check(const struct ws_request *rq, const char *allowed_origins,
 			return 403;
 		}
 	}
-	return read_params(rq->query, params, errstr);
+	return read_params(rq->query, cursor, errstr);
 }
 
 void ws_accept_value(const char *key, size_t key_len,
@@ -308,20 +276,6 @@ size_t ws_handshake_accept(char *out, size_t cap, const struct ws_request *rq)
 	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
-static const char *reason_phrase(int status)
-{
-	switch (status) {
-	case 400: return "Bad Request";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 426: return "Upgrade Required";
-	case 431: return "Request Header Fields Too Large";
-	case 503: return "Service Unavailable";
-	}
-	return "Error";
-}
-
 size_t ws_handshake_refuse(char *out, size_t cap, int status,
                            const char *detail)
 {
@@ -342,7 +296,7 @@ size_t ws_handshake_refuse(char *out, size_t cap, int status,
 	             "Connection: close\r\n"
 	             "%s"
 	             "\r\n"
-	             "%s\n", status, reason_phrase(status), strlen(detail) + 1,
+	             "%s\n", status, http_status_reason(status), strlen(detail) + 1,
 	             extra, detail);
 	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }

@@ -25,6 +25,9 @@
  * (picohttpparser-style: spans point into it, nothing is copied),
  * ws_request_check() applies the rules and reads the query, and the two
  * writers produce the 101 answer or a plain-text refusal.
+ *
+ * Pure layer (lib/README.md): no FastCGI, no store, no socket; the helper
+ * in ws/ reads and writes the bytes.
  */
 #ifndef RTLAB_WS_HANDSHAKE_H
 #define RTLAB_WS_HANDSHAKE_H
@@ -32,11 +35,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store.h"
+#include "http_query.h"
 
 #define WS_REQUEST_MAX  8192  /* a longer request head is refused */
-#define WS_HISTORY_DEFAULT 20
-#define WS_HISTORY_MAX     500
 #define WS_ACCEPT_LEN      28 /* base64 of a 20-byte SHA-1 */
 
 struct ws_span {
@@ -59,22 +60,17 @@ struct ws_request {
  */
 int ws_request_parse(const char *buf, size_t len, struct ws_request *rq);
 
-/* What the request target asks for (SPEC: /ws?channel=&since=&history=). */
-struct ws_params {
-	char channel[STORE_CHANNEL_MAX + 1];
-	int64_t since;              /* -1: absent */
-	int history;                /* messages to replay when since is absent */
-};
-
 /*
- * Checks a parsed request against §4.2.1 and SPEC.md and reads its query.
+ * Checks a parsed request against §4.2.1 and SPEC.md and reads its query
+ * (/ws?channel=&since=&history=) with the endpoints' own cursor parser,
+ * http_cursor_parse(), into *cursor.
  * allowed_origins is RT_ALLOWED_ORIGINS (NULL: same host, see
  * http_origin_allowed).  Returns 0 when the handshake may proceed, else the
  * HTTP status to refuse it with (400, 403, 404, 405, 426) and *errstr, a
  * static sentence for the plain-text body.
  */
 int ws_request_check(const struct ws_request *rq, const char *allowed_origins,
-                     struct ws_params *params, const char **errstr);
+                     struct http_cursor *cursor, const char **errstr);
 
 /* base64(SHA-1(key + GUID)) into out, NUL-terminated (§4.2.2 step 5.4). */
 void ws_accept_value(const char *key, size_t key_len,

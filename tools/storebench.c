@@ -21,15 +21,8 @@
 
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "store.h"
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -114,10 +107,10 @@ int main(int argc, char **argv)
 		for (int i = 0; i < rounds; i++) {
 			int64_t t0;
 			usleep(2000);                /* let the waiter block again */
-			t0 = now_ns();
+			t0 = clock_now_ns();
 			if (store_insert(st, "bench", "w", "x", "http", &m) < 0)
 				_exit(1);
-			ins[i] = now_ns() - t0;
+			ins[i] = clock_now_ns() - t0;
 			store_msg_clear(&m);
 			if (write(p[1], &t0, sizeof t0) != sizeof t0 ||
 			    write(p[1], &ins[i], sizeof ins[i]) != sizeof ins[i])
@@ -142,7 +135,7 @@ int main(int argc, char **argv)
 				    store_read_after(st, "bench", cursor, 10, &ms) < 0)
 					return 1;
 			}
-			t1 = now_ns();
+			t1 = clock_now_ns();
 			cursor = ms.v[ms.n - 1].id;
 			store_msgs_free(&ms);
 			if (read(p[0], &t0, sizeof t0) != sizeof t0 ||

@@ -85,7 +85,7 @@ struct conn *conn_new(int fd, const char *peer)
 	c->state = CONN_HANDSHAKE;
 	c->id = ++wsd.next_id;
 	snprintf(c->peer, sizeof c->peer, "%s", peer);
-	c->deadline = now_ms() + HANDSHAKE_MS;
+	c->deadline = clock_now_ms() + HANDSHAKE_MS;
 	ws_reader_init(&c->rd, 1);
 	if (ae_add(wsd.loop, fd, AE_READABLE, c) < 0) {
 		free(c);
@@ -204,7 +204,7 @@ void conn_close_with(struct conn *c, int code, const char *why)
 		wsbuf_unref(b);
 	}
 	c->state = CONN_CLOSING;
-	c->deadline = now_ms() + CLOSE_GRACE_MS;
+	c->deadline = clock_now_ms() + CLOSE_GRACE_MS;
 	mark_pending(c);
 }
 
@@ -243,7 +243,7 @@ static int conn_flush(struct conn *c)
 			queue_drop(c, 0);
 			shutdown(c->fd, SHUT_RDWR);
 			c->state = CONN_LINGER;
-			c->deadline = now_ms();
+			c->deadline = clock_now_ms();
 			return -1;
 		}
 		c->out_bytes -= (size_t)w;
@@ -298,7 +298,7 @@ static void refuse(struct conn *c, int status, const char *detail)
 	c->in = NULL;
 	c->in_len = 0;
 	c->state = CONN_CLOSING;
-	c->deadline = now_ms() + CLOSE_GRACE_MS;
+	c->deadline = clock_now_ms() + CLOSE_GRACE_MS;
 	if (b && b->len)
 		enqueue(c, b);
 	wsbuf_unref(b);
@@ -310,7 +310,7 @@ static void process_frames(struct conn *c, unsigned char *buf, size_t len);
 static void read_handshake(struct conn *c)
 {
 	struct ws_request rq;
-	struct ws_params params;
+	struct http_cursor params;
 	const char *err;
 	struct wsbuf *b;
 	ssize_t n;
@@ -363,7 +363,7 @@ static void read_handshake(struct conn *c)
 	b->len = ws_handshake_accept((char *)b->data, 256, &rq);
 	c->state = CONN_OPEN;
 	wsd.nopen++;
-	c->next_ping = now_ms() + wsd.ping_ms;
+	c->next_ping = clock_now_ms() + wsd.ping_ms;
 	enqueue(c, b);
 	c->hello_queued = 1;
 	wsbuf_unref(b);
@@ -371,7 +371,7 @@ static void read_handshake(struct conn *c)
 		wsd_log(c, "open (echo)");
 	else
 		wsd_log(c, "open channel=%s since=%lld history=%d", params.channel,
-		        (long long)params.since, params.history);
+		        params.has_since ? (long long)params.since : -1LL, params.history);
 
 	/* Bytes after the head are already frames (a client may not wait). */
 	size_t extra = c->in_len - (size_t)head;

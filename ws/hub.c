@@ -18,9 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ae.h"
+#include "http_status.h"
 #include "msg.h"
 #include "store.h"
 #include "wsd.h"
@@ -29,7 +29,7 @@
 #define FANOUT_LOG_MIN 1000   /* frames: log the cost of fan-outs this big */
 
 struct channel {
-	char name[STORE_CHANNEL_MAX + 1];
+	char name[MSG_CHANNEL_MAX + 1];
 	struct conn *subs;           /* live subscribers */
 	unsigned refs;               /* connections whose ch is this */
 	struct channel *next;
@@ -52,7 +52,7 @@ static void schedule_check(void)
 {
 	int ms = hub.st ? store_wait_next_ms(hub.st) : -1;
 
-	hub.next_check = ms < 0 ? 0 : now_ms() + ms;
+	hub.next_check = ms < 0 ? 0 : clock_now_ms() + ms;
 }
 
 int hub_open(void)
@@ -77,7 +77,7 @@ int hub_open(void)
 fail:
 	store_close(hub.st);
 	hub.st = NULL;
-	hub.next_open = now_ms() + 1000;
+	hub.next_open = clock_now_ms() + 1000;
 	wsd_log(NULL, "store unavailable: %s (retrying)", err ? err : "?");
 	return -1;
 }
@@ -189,26 +189,22 @@ static struct wsbuf *message_frame(const struct store_msg *m)
 	return b;
 }
 
-/* {"type":"error",...}: code and detail are constant sentences of ours
- * (msg.c's rule texts), never client input, so they need no escaping. */
-static void send_error(struct conn *c, const char *code, const char *detail)
+/* {"type":"error","error":<the code of status>,"detail":...}: the same
+ * codes as the HTTP endpoints' error answers (lib/http_status.c). */
+static void send_error(struct conn *c, int status, const char *detail)
 {
 	char body[512];
-	int n = snprintf(body, sizeof body,
-	                 "{\"type\":\"error\",\"error\":\"%s\",\"detail\":\"%s\"}",
-	                 code, detail);
+	size_t n = http_error_json(body, sizeof body, 1, status, detail);
 	struct wsbuf *b;
 
-	if (n < 0 || (size_t)n >= sizeof body)
-		return;
-	b = wsbuf_frame(WS_OP_TEXT, body, (size_t)n);
+	b = wsbuf_frame(WS_OP_TEXT, body, n);
 	conn_send(c, b);
 	wsbuf_unref(b);
 }
 
 /* ---- replay and fan-out ------------------------------------------------- */
 
-const char *hub_subscribe(struct conn *c, const struct ws_params *p)
+const char *hub_subscribe(struct conn *c, const struct http_cursor *p)
 {
 	struct store_msgs ms = { 0 };
 	int64_t last;
@@ -218,7 +214,7 @@ const char *hub_subscribe(struct conn *c, const struct ws_params *p)
 	if (!(c->ch = channel_hold(p->channel)))
 		return "out of memory";
 	c->replaying = 1;
-	if (p->since >= 0) {
+	if (p->has_since) {
 		if (store_last_id(hub.st, &last) < 0)
 			goto unavailable;
 		/* SPEC: a since above the newest id means the store was
@@ -302,19 +298,11 @@ static size_t deliver(const struct store_msg *m)
 	return n;
 }
 
-static double mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* Every row after the cursor, to every live subscriber of its channel;
  * then written out at once.  A big fan-out is logged with its cost. */
 static void fanout(void)
 {
-	double t0 = mono_ms();
+	int64_t t0 = clock_now_ns();
 	size_t sent = 0, rows = 0;
 
 	for (;;) {
@@ -339,7 +327,7 @@ static void fanout(void)
 	conn_flush_pending();
 	if (sent >= FANOUT_LOG_MIN)
 		wsd_log(NULL, "fan-out: %zu rows, %zu frames written in %.2f ms "
-		        "(read, encode, write to every socket)", rows, sent, mono_ms() - t0);
+		        "(read, encode, write to every socket)", rows, sent, (clock_now_ns() - t0) / 1e6);
 }
 
 /*
@@ -387,7 +375,7 @@ int hub_wait_ms(void)
 
 	if (!hub.st || !hub.next_check)
 		return -1;
-	left = hub.next_check - now_ms();
+	left = hub.next_check - clock_now_ms();
 	return left < 0 ? 0 : (int)left;
 }
 
@@ -396,7 +384,7 @@ void hub_tick(void)
 	if (wsd.echo)
 		return;
 	if (!hub.st) {
-		if (now_ms() >= hub.next_open)
+		if (clock_now_ms() >= hub.next_open)
 			hub_open();
 		return;
 	}
@@ -408,8 +396,7 @@ void hub_client_message(struct conn *c, const unsigned char *data, size_t len)
 {
 	struct msg_fields f;
 	struct store_msg m = { 0 };
-	const char *err, *user;
-	size_t user_len;
+	const char *err;
 
 	/* SPEC: a frame that is not our JSON, or of an unknown type, is a
 	 * policy violation (1008); a bad field only earns an error frame. */
@@ -421,15 +408,17 @@ void hub_client_message(struct conn *c, const unsigned char *data, size_t len)
 		conn_close_with(c, WS_CLOSE_POLICY, "unknown frame type (expected \"send\")");
 		return;
 	}
-	user = f.user.s ? f.user.s : MSG_DEFAULT_USER;
-	user_len = f.user.s ? f.user.len : strlen(MSG_DEFAULT_USER);
-	if ((err = msg_check_user(user, user_len)) != NULL ||
-	    (err = msg_check_text(f.text.s ? f.text.s : "", f.text.len)) != NULL) {
-		send_error(c, "bad_request", err);
+	/* The channel is the connection's (chosen at the handshake); a
+	 * "channel" member in the frame is ignored.  Then the same defaults
+	 * and rules as send.fcgi (lib/msg.c). */
+	f.channel.s = c->ch->name;
+	f.channel.len = strlen(c->ch->name);
+	if ((err = msg_fields_check(&f)) != NULL) {
+		send_error(c, 400, err);
 		return;
 	}
-	if (!hub.st || store_insert(hub.st, c->ch->name, user, f.text.s, "ws", &m) < 0) {
-		send_error(c, "unavailable", "the message store is unavailable; send again later");
+	if (!hub.st || store_insert(hub.st, f.channel.s, f.user.s, f.text.s, "ws", &m) < 0) {
+		send_error(c, 503, "the message store is unavailable; send again later");
 		return;
 	}
 	store_msg_clear(&m);

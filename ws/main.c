@@ -40,7 +40,9 @@
 #include <fcntl.h>
 
 #include "ae.h"
-#include "http.h"
+#include "http_query.h"
+#include "settings.h"
+#include "store.h"
 #include "wsd.h"
 
 #define DEFAULT_MAX_CONNS 20000
@@ -54,14 +56,6 @@ struct wsd wsd;
 
 static enum src_kind listener_src = SRC_LISTENER, signal_src = SRC_SIGNAL;
 static int listen_fd = -1, signal_fd = -1, spare_fd = -1;
-
-int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void wsd_log(const struct conn *c, const char *fmt, ...)
 {
@@ -94,22 +88,6 @@ static void usage(FILE *f)
 	    "  RT_WS_SNDBUF (kernel send buffer per client in bytes; default: autotuned)\n"
 	    "SIGTERM or SIGINT closes every client with 1001, then exits.\n",
 	    STORE_DEFAULT_PATH, DEFAULT_MAX_CONNS, DEFAULT_PING_S, DEFAULT_QUEUE_MAX);
-}
-
-static long long env_int(const char *name, long long min, long long max,
-                         long long dflt)
-{
-	const char *v = getenv(name);
-	long long n;
-
-	if (!v || !*v)
-		return dflt;
-	if (http_parse_int(v, min, max, &n) < 0) {
-		fprintf(stderr, "rtlab-wsd: %s=%s is not a number in [%lld, %lld]\n",
-		        name, v, min, max);
-		exit(2);
-	}
-	return n;
 }
 
 /* "127.0.0.1:8081", "[::1]:8081" or ":8081" (every address). */
@@ -246,7 +224,7 @@ static int raise_fd_limit(void)
 
 static void run_timers(void)
 {
-	int64_t now = now_ms();
+	int64_t now = clock_now_ms();
 
 	for (struct conn *c = wsd.conns, *next; c; c = next) {
 		next = c->next;
@@ -292,10 +270,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	wsd.ping_ms = (int)env_int("RT_WS_PING", 1, 3600, DEFAULT_PING_S) * 1000;
-	wsd.queue_max = (size_t)env_int("RT_WS_QUEUE_MAX", 4096, 1 << 30,
+	wsd.ping_ms = (int)settings_int("RT_WS_PING", 1, 3600, DEFAULT_PING_S) * 1000;
+	wsd.queue_max = (size_t)settings_int("RT_WS_QUEUE_MAX", 4096, 1 << 30,
 	                                DEFAULT_QUEUE_MAX);
-	wsd.sndbuf = (int)env_int("RT_WS_SNDBUF", 0, 64 << 20, 0);
+	wsd.sndbuf = (int)settings_int("RT_WS_SNDBUF", 0, 64 << 20, 0);
 	wsd.allowed_origins = getenv("RT_ALLOWED_ORIGINS");
 
 	/* Keep a few descriptors for the store, the log and the spare. */
@@ -317,9 +295,9 @@ int main(int argc, char **argv)
 	        listen_spec, wsd.echo ? " (echo mode)" : "", wsd.max_conns,
 	        wsd.ping_ms / 1000);
 
-	next_tick = now_ms() + TICK_MS;
+	next_tick = clock_now_ms() + TICK_MS;
 	while (!wsd.stopping || wsd.nconns > 0) {
-		int64_t now = now_ms();
+		int64_t now = clock_now_ms();
 		int timeout = (int)(next_tick > now ? next_tick - now : 0);
 		int store_ms = hub_wait_ms(), nev;
 
@@ -339,7 +317,7 @@ int main(int argc, char **argv)
 			hub_on_store_event();   /* a bounded re-check is due */
 		conn_flush_pending();
 
-		now = now_ms();
+		now = clock_now_ms();
 		if (now >= next_tick) {
 			run_timers();
 			conn_flush_pending();

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
 #include "ws_frame.h"
 #include "ws_handshake.h"
 
@@ -99,7 +100,6 @@ struct wsd {
 };
 extern struct wsd wsd;
 
-int64_t now_ms(void);
 void wsd_log(const struct conn *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -115,7 +115,7 @@ void conn_flush_pending(void);
 int hub_open(void);                    /* 0, or -1 (retried by hub_tick) */
 void hub_close(void);
 int hub_ready(void);                   /* the store is open */
-const char *hub_subscribe(struct conn *c, const struct ws_params *p);
+const char *hub_subscribe(struct conn *c, const struct http_cursor *p);
 void hub_unsubscribe(struct conn *c);
 void hub_replay(struct conn *c);       /* continue a replay as the queue drains */
 void hub_on_store_event(void);         /* the wait fd fired */

@@ -166,6 +166,20 @@ for (const stack of STACKS) {
       ];
       const answers = await curlMany(cases.map(([, req]) => req));
       answers.forEach((r, i) => assertError(r, 400, cases[i][0]));
+      // One name per status on every endpoint (lib/http_status.c).
+      answers.forEach((r, i) => assert.equal(r.json().error, 'bad_request', cases[i][0]));
+      // A NUL inside a number is malformed, not the digits before it.
+      // lighttpd refuses a %00 anywhere in the URL itself (its own 400 page,
+      // server.http-parseopts url-ctrls-reject); Apache passes it to us.
+      for (const qs of ['since=5%00junk', 'limit=5%00', 'since=%005']) {
+        const r = await poll(`channel=bad&${qs}`);
+        if (stack.server === 'lighttpd' && !/json/.test(r.headers['content-type'] ?? '')) {
+          assert.equal(r.status, 400, `${qs}: lighttpd's own refusal`);
+          continue;
+        }
+        assertError(r, 400, `poll ${qs}`);
+        assert.equal(r.json().error, 'bad_request', qs);
+      }
       // Raw invalid UTF-8 bytes in a JSON body (not expressible in argv).
       const raw = Buffer.concat([Buffer.from('{"channel":"bad","text":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]);
       assertError(await send(raw, JSON_CT), 400, 'invalid UTF-8 in JSON');
@@ -292,6 +306,8 @@ for (const stack of [STACKS[0], STACKS[3]]) {
         const b = await curl(`${s.base}/cgi-bin/poll.fcgi?since=0`);
         assertError(b, 503, 'poll without a store');
         assert.ok(b.headers['retry-after'], 'poll: Retry-After');
+        assert.equal(a.json().error, 'unavailable', 'send: the 503 code');
+        assert.equal(b.json().error, 'unavailable', 'poll: the 503 code');
       }
     });
 

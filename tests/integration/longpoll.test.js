@@ -153,6 +153,13 @@ for (const { server, mode } of STACKS) {
         assert.equal(typeof e.error, 'string', q);
         assert.equal(typeof e.detail, 'string', q);
       }
+      // A NUL inside a number is malformed, not the digits before it
+      // (lighttpd refuses a %00 in the URL itself, with its own page).
+      for (const q of ['since=5%00junk', 'limit=5%00', 'timeout=5%00']) {
+        const r = await curl(`${s.base}${LP}?${q}`, { maxTime: 15 });
+        assert.equal(r.status, 400, `${q}: ${r.status} ${r.body}`);
+        if (server !== 'lighttpd') assert.equal(r.json().error, 'bad_request', q);
+      }
       const r = await curl(`${s.base}${LP}`, { method: 'POST', data: 'x=1' });
       assert.equal(r.status, 405);
       assert.match(r.headers.allow, /GET/);

@@ -245,6 +245,13 @@ for (const { server, mode } of STACKS) {
         assert.match(r.headers['content-type'], /^application\/json/);
         assert.equal(typeof r.json().error, 'string');
       }
+      // A NUL inside a number is malformed, not the digits before it
+      // (lighttpd refuses a %00 in the URL itself, with its own page).
+      for (const q of ['since=5%00junk', 'history=5%00junk']) {
+        const r = await curl(`${s.base}${SSE}?${q}`, { maxTime: 15 });
+        assert.equal(r.status, 400, `${q}: ${r.status} ${r.body}`);
+        if (server !== 'lighttpd') assert.equal(r.json().error, 'bad_request', q);
+      }
       const r = await curl(`${s.base}${SSE}`, { method: 'POST', data: 'x=1' });
       assert.equal(r.status, 405);
       assert.match(r.headers.allow, /GET/);

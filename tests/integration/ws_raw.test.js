@@ -249,6 +249,8 @@ const REFUSALS = [
   ['version 8 → 426 naming 13', handshake().replace('Version: 13', 'Version: 8'), 426, /Sec-WebSocket-Version: 13/i],
   ['a cross-origin page → 403', handshake('/ws', 'Origin: http://evil.example\r\n'), 403, null],
   ['a bad since → 400', handshake('/ws?since=abc'), 400, null],
+  ['a NUL inside since → 400', handshake('/ws?since=5%00junk'), 400, null],
+  ['a NUL inside history → 400', handshake('/ws?history=5%00'), 400, null],
   ['a bad channel → 400', handshake('/ws?channel=no%20spaces'), 400, null],
   ['history over 500 → 400', handshake('/ws?history=501'), 400, null],
   ['a key that is not 16 bytes → 400', handshake().replace(KEY, 'c2hvcnQ='), 400, null],

@@ -169,6 +169,36 @@ static const struct json_case json_cases[] = {
 	{ "overlong raw", S("{\"text\":\"\xC0\xAF\"}"), "UTF-8", NO_FIELDS },
 };
 
+/* The defaults, then the rules: what send.fcgi and the helper share. */
+START_TEST(test_fields_check)
+{
+	struct msg_fields f;
+
+	memset(&f, 0, sizeof f);
+	ck_assert_str_eq(msg_fields_check(&f), "text is required");
+	f.text.s = "hi";
+	f.text.len = 2;
+	ck_assert_ptr_null(msg_fields_check(&f));
+	ck_assert_str_eq(f.channel.s, MSG_DEFAULT_CHANNEL);
+	ck_assert_uint_eq(f.channel.len, strlen(MSG_DEFAULT_CHANNEL));
+	ck_assert_str_eq(f.user.s, MSG_DEFAULT_USER);
+	ck_assert_uint_eq(f.user.len, strlen(MSG_DEFAULT_USER));
+
+	f.channel.s = "no spaces";
+	f.channel.len = 9;
+	ck_assert_ptr_nonnull(strstr(msg_fields_check(&f), "channel"));
+	f.channel.s = "room";
+	f.channel.len = 4;
+	f.user.s = "";
+	f.user.len = 0;
+	ck_assert_str_eq(msg_fields_check(&f), "user is empty");
+	f.user.s = "bob";
+	f.user.len = 3;
+	f.text.len = 0;
+	ck_assert_str_eq(msg_fields_check(&f), "text is empty");
+}
+END_TEST
+
 START_TEST(test_json)
 {
 	const struct json_case *c = &json_cases[_i];
@@ -237,6 +267,7 @@ static Suite *msg_suite(void)
 	tcase_add_loop_test(tc, test_rules, 0,
 	                    (int)(sizeof rule_cases / sizeof rule_cases[0]));
 	tcase_add_test(tc, test_text_length_limit);
+	tcase_add_test(tc, test_fields_check);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("json");
 	tcase_add_loop_test(tc, test_json, 0,

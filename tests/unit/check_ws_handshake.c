@@ -114,13 +114,18 @@ static const struct hs_case hs_cases[] = {
 	  1, 400, NULL, 0, 0 },
 	{ "history 501", S("GET /ws?history=501 HTTP/1.1\r\n" GOOD_HEADERS "\r\n"), 1, 400, NULL, 0, 0 },
 	{ "bad escape", S("GET /ws?channel=%zz HTTP/1.1\r\n" GOOD_HEADERS "\r\n"), 1, 400, NULL, 0, 0 },
+	/* The endpoints' cursor parser: a NUL inside a number is malformed,
+	 * and every cursor field is checked, limit too. */
+	{ "NUL in since", S("GET /ws?since=5%00junk HTTP/1.1\r\n" GOOD_HEADERS "\r\n"), 1, 400, NULL, 0, 0 },
+	{ "NUL in history", S("GET /ws?history=5%00 HTTP/1.1\r\n" GOOD_HEADERS "\r\n"), 1, 400, NULL, 0, 0 },
+	{ "bad limit", S("GET /ws?limit=ten HTTP/1.1\r\n" GOOD_HEADERS "\r\n"), 1, 400, NULL, 0, 0 },
 };
 
 START_TEST(test_request)
 {
 	const struct hs_case *c = &hs_cases[_i];
 	struct ws_request rq;
-	struct ws_params pm;
+	struct http_cursor pm;
 	const char *err = NULL;
 	int n = ws_request_parse(c->in, c->len, &rq);
 
@@ -138,7 +143,7 @@ START_TEST(test_request)
 		return;
 	}
 	ck_assert_str_eq(pm.channel, c->channel);
-	ck_assert_int_eq(pm.since, c->since);
+	ck_assert_int_eq(pm.has_since ? pm.since : -1, c->since);   /* -1: absent */
 	ck_assert_int_eq(pm.history, c->history);
 }
 END_TEST
@@ -162,7 +167,7 @@ START_TEST(test_allowed_origins)
 	static const char in[] = "GET /ws HTTP/1.1\r\n" GOOD_HEADERS
 		"Origin: https://course.example\r\n\r\n";
 	struct ws_request rq;
-	struct ws_params pm;
+	struct http_cursor pm;
 	const char *err;
 
 	ck_assert_int_gt(ws_request_parse(in, sizeof in - 1, &rq), 0);

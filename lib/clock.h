@@ -1,0 +1,19 @@
+/*
+ * clock.h — the one clock of rtlab (pure layer: no FastCGI, no store).
+ *
+ * Deadlines, heartbeats, timeouts and measured costs all read the same
+ * monotonic clock, CLOCK_MONOTONIC (POSIX clock_gettime): it never jumps
+ * when an admin or NTP sets the wall-clock time, so a 25 s long-poll holds
+ * 25 s.  Wall-clock time (a message's "ts") is the store's business.
+ */
+#ifndef RTLAB_CLOCK_H
+#define RTLAB_CLOCK_H
+
+#include <stdint.h>
+
+/* Nanoseconds on the monotonic clock (for measuring short costs). */
+int64_t clock_now_ns(void);
+/* Milliseconds on the same clock (for deadlines). */
+int64_t clock_now_ms(void);
+
+#endif
