@@ -34,7 +34,6 @@ int ws_frame_parse_header(const unsigned char *buf, size_t len, int need_mask,
 	f->opcode = buf[0] & 0x0F;
 	f->masked = buf[1] >> 7;
 	f->len = buf[1] & 0x7F;
-	f->payload = NULL;
 
 	/* Everything the first two bytes can show is checked before waiting for
 	 * more, so a broken stream is refused at once. */
@@ -75,19 +74,6 @@ int ws_frame_parse_header(const unsigned char *buf, size_t len, int need_mask,
 		memset(f->mask, 0, 4);
 	}
 	return (int)pos;
-}
-
-long ws_frame_parse(unsigned char *buf, size_t len, int need_mask,
-                    struct ws_frame *f, int *close_code)
-{
-	int hlen = ws_frame_parse_header(buf, len, need_mask, f, close_code);
-
-	if (hlen < 0)
-		return hlen;
-	if (len - (size_t)hlen < f->len)
-		return -2;
-	f->payload = buf + hlen;
-	return (long)(hlen + f->len);
 }
 
 void ws_mask(unsigned char *p, size_t len, const unsigned char mask[4],
@@ -215,12 +201,12 @@ static int msg_reserve(struct ws_reader *r, size_t n)
 	return 0;
 }
 
-/* A control frame whose bytes are all in buf: ping, pong or close (§5.5). */
-static void control_event(struct ws_reader *r, const struct ws_frame *f,
+/* A control frame whose payload (unmasked) is all in payload: ping, pong
+ * or close (§5.5). */
+static void control_event(const struct ws_frame *f, const unsigned char *payload,
                           struct ws_event *ev)
 {
-	(void)r;
-	ev->data = f->payload;
+	ev->data = payload;
 	ev->len = f->len;
 	if (f->opcode == WS_OP_PING) {
 		ev->type = WS_EV_PING;
@@ -235,8 +221,8 @@ static void control_event(struct ws_reader *r, const struct ws_frame *f,
 	ev->code = WS_CLOSE_NO_STATUS;
 	if (f->len < 2)
 		return;   /* a 1-byte body is refused by the caller */
-	ev->code = f->payload[0] << 8 | f->payload[1];
-	ev->data = f->payload + 2;
+	ev->code = payload[0] << 8 | payload[1];
+	ev->data = payload + 2;
 	ev->len = f->len - 2;
 }
 
@@ -306,10 +292,10 @@ size_t ws_reader_feed(struct ws_reader *r, unsigned char *buf, size_t len,
 			 * message (§5.4); they are small, so wait for all of one. */
 			if (len - used - (size_t)hlen < f.len)
 				break;
-			f.payload = buf + used + hlen;
-			ws_mask(f.payload, (size_t)f.len, f.mask, 0);
+			unsigned char *payload = buf + used + hlen;
+			ws_mask(payload, (size_t)f.len, f.mask, 0);
 			used += (size_t)hlen + (size_t)f.len;
-			control_event(r, &f, ev);
+			control_event(&f, payload, ev);
 			if (ev->type == WS_EV_CLOSE) {
 				if (f.len == 1)
 					return fail(r, ev, used, WS_CLOSE_PROTOCOL,

@@ -19,9 +19,9 @@
  *   +-------------------------------- - - - - - - - - - - - - - - - +
  *
  * Three layers, each usable alone:
- *  - ws_frame_parse_header() / ws_frame_parse(): one frame from a buffer;
- *    they return the bytes consumed, -2 "need more" or -1 "malformed" (with
- *    the close code to send), and point into the caller's buffer.
+ *  - ws_frame_parse_header(): one frame header from a buffer; it returns
+ *    the bytes consumed, -2 "need more" or -1 "malformed" (with the close
+ *    code to send).
  *  - ws_frame_header() / ws_frame_encode() / ws_close_payload(): the encoders.
  *  - struct ws_reader: the receiving side of one connection.  Feed it bytes as
  *    they arrive; it checks every rule of §5 (masking, reserved bits, opcodes,
@@ -29,6 +29,8 @@
  *    codes), assembles messages up to WS_MESSAGE_MAX and validates text as it
  *    arrives, failing fast on UTF-8 (§8.1) — even inside a frame that has not
  *    fully arrived.
+ *
+ * Pure layer (lib/README.md): no FastCGI, no store, no socket.
  */
 #ifndef RTLAB_WS_FRAME_H
 #define RTLAB_WS_FRAME_H
@@ -66,8 +68,7 @@ struct ws_frame {
 	int opcode;
 	int masked;
 	unsigned char mask[4];
-	uint64_t len;             /* payload length */
-	unsigned char *payload;   /* ws_frame_parse only: into the caller's buffer, still masked */
+	uint64_t len;             /* payload length; the payload follows the header */
 };
 
 /*
@@ -80,14 +81,6 @@ struct ws_frame {
  */
 int ws_frame_parse_header(const unsigned char *buf, size_t len, int need_mask,
                           struct ws_frame *f, int *close_code);
-
-/*
- * A whole frame: the header as above, then f->payload points at its payload
- * in buf (still masked; see ws_mask).  Returns the frame's total length, -2
- * if buf does not hold all of it yet, or -1 with *close_code set.
- */
-long ws_frame_parse(unsigned char *buf, size_t len, int need_mask,
-                    struct ws_frame *f, int *close_code);
 
 /*
  * XORs len bytes with the masking key (§5.3); offset is how many payload
