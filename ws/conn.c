@@ -10,7 +10,12 @@
  *              EOF so our last bytes are not lost to a reset (RFC 6455
  *              §7.1.1: the server closes the TCP connection first)
  *
- * Memory: an idle client holds only its struct conn.  The request buffer
+ * Upward, a client reports through struct conn_events (conn.h): the hub
+ * (or echo mode) never reaches inside struct conn, which only this file
+ * knows.
+ *
+ * Memory: an idle client holds only its struct conn (and the hub's small
+ * subscription).  The request buffer
  * lives only during the handshake, the message buffer only while a message
  * arrives, queue nodes only while bytes wait: reads go through one static
  * buffer shared by every client.
@@ -24,6 +29,10 @@
 #include <unistd.h>
 
 #include "ae.h"
+#include "conn.h"
+#include "clock.h"
+#include "ws_frame.h"
+#include "ws_handshake.h"
 #include "wsd.h"
 
 #define CLOSE_GRACE_MS      5000   /* CLOSING + LINGER may last this long */
@@ -34,42 +43,103 @@
  * a partial header a client may have left over from its previous read. */
 static unsigned char rbuf[WS_MESSAGE_MAX + WS_HEADER_MAX + WS_CONTROL_MAX];
 
-/* ---- shared buffers ------------------------------------------------------ */
+struct qnode {
+	struct wsbuf *buf;
+	struct qnode *next;
+};
 
-struct wsbuf *wsbuf_new(size_t len)
+enum conn_state {
+	CONN_HANDSHAKE,  /* reading the HTTP request */
+	CONN_OPEN,       /* frames both ways */
+	CONN_CLOSING,    /* our close frame (or HTTP refusal) is queued; input ignored */
+	CONN_LINGER      /* all sent, write side shut: wait for the peer's EOF */
+};
+
+struct conn {
+	enum src_kind kind;           /* SRC_CONN: first, for the loop's dispatch */
+	int fd;
+	enum conn_state state;
+	char who[64];                 /* "#id peer", for the log */
+	int64_t deadline;             /* ms: handshake or close must end by then */
+	int64_t next_ping;            /* ms */
+	int awaiting_pong;
+	int peer_closed;              /* the peer's close frame has arrived */
+	int want_write;               /* EPOLLOUT registered */
+
+	unsigned char *in;            /* unparsed input: the request head, or a
+	                                 partial frame header; NULL when none */
+	size_t in_len;
+	struct ws_reader rd;
+
+	struct qnode *out_head, *out_tail;
+	size_t out_off;               /* bytes of out_head already written */
+	int hello_queued;             /* the 101 answer is still in the queue */
+	size_t out_bytes;             /* queued, not yet written */
+	struct conn *pending_next;    /* on the to-flush list */
+	int pending;
+
+	void *data;                   /* the events' owner's (the hub's subscription) */
+	struct conn *prev, *next;     /* every connection */
+};
+
+static struct {
+	const struct conn_events *ev;
+	struct conn *all;             /* every connection */
+	int n, nopen;
+	struct conn *pending;         /* to flush before the next wait */
+	unsigned long next_id;
+} conns;
+
+void conn_set_events(const struct conn_events *ev)
 {
-	struct wsbuf *b = malloc(sizeof *b + len);
-
-	if (!b)
-		return NULL;
-	b->refs = 1;
-	b->len = len;
-	return b;
+	conns.ev = ev;
 }
 
-struct wsbuf *wsbuf_frame(int opcode, const void *payload, size_t len)
+void conn_set_data(struct conn *c, void *data)
 {
-	struct wsbuf *b = wsbuf_new(WS_HEADER_MAX + len);
-
-	if (!b)
-		return NULL;
-	b->len = ws_frame_header(b->data, 1, opcode, len, NULL);
-	if (len)
-		memcpy(b->data + b->len, payload, len);
-	b->len += len;
-	return b;
+	c->data = data;
 }
 
-struct wsbuf *wsbuf_ref(struct wsbuf *b)
+void *conn_data(const struct conn *c)
 {
-	b->refs++;
-	return b;
+	return c->data;
 }
 
-void wsbuf_unref(struct wsbuf *b)
+const char *conn_name(const struct conn *c)
 {
-	if (b && --b->refs == 0)
-		free(b);
+	return c->who;
+}
+
+int conn_is_open(const struct conn *c)
+{
+	return c->state == CONN_OPEN;
+}
+
+size_t conn_room(const struct conn *c)
+{
+	size_t half = wsd.queue_max / 2;
+
+	if (c->state != CONN_OPEN || c->out_bytes >= half)
+		return 0;
+	return half - c->out_bytes;
+}
+
+int conn_count(void)
+{
+	return conns.n;
+}
+
+int conn_open_count(void)
+{
+	return conns.nopen;
+}
+
+/* The client leaves the open state: the events' owner forgets it. */
+static void leave_open(struct conn *c)
+{
+	conns.nopen--;
+	if (conns.ev && conns.ev->closed)
+		conns.ev->closed(c);
 }
 
 /* ---- the connection list and the output queue --------------------------- */
@@ -83,19 +153,18 @@ struct conn *conn_new(int fd, const char *peer)
 	c->kind = SRC_CONN;
 	c->fd = fd;
 	c->state = CONN_HANDSHAKE;
-	c->id = ++wsd.next_id;
-	snprintf(c->peer, sizeof c->peer, "%s", peer);
+	snprintf(c->who, sizeof c->who, "#%lu %.48s", ++conns.next_id, peer);
 	c->deadline = clock_now_ms() + HANDSHAKE_MS;
 	ws_reader_init(&c->rd, 1);
 	if (ae_add(wsd.loop, fd, AE_READABLE, c) < 0) {
 		free(c);
 		return NULL;
 	}
-	c->next = wsd.conns;
-	if (wsd.conns)
-		wsd.conns->prev = c;
-	wsd.conns = c;
-	wsd.nconns++;
+	c->next = conns.all;
+	if (conns.all)
+		conns.all->prev = c;
+	conns.all = c;
+	conns.n++;
 	return c;
 }
 
@@ -123,14 +192,13 @@ static void queue_drop(struct conn *c, int keep_started)
 static void conn_free(struct conn *c)
 {
 	if (c->pending) {
-		struct conn **p = &wsd.pending;
+		struct conn **p = &conns.pending;
 		while (*p != c)
 			p = &(*p)->pending_next;
 		*p = c->pending_next;
 	}
 	if (c->state == CONN_OPEN)
-		wsd.nopen--;
-	hub_unsubscribe(c);
+		leave_open(c);
 	ae_del(wsd.loop, c->fd);
 	close(c->fd);
 	queue_drop(c, 0);
@@ -139,10 +207,10 @@ static void conn_free(struct conn *c)
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		wsd.conns = c->next;
+		conns.all = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	wsd.nconns--;
+	conns.n--;
 	free(c);
 }
 
@@ -151,8 +219,8 @@ static void mark_pending(struct conn *c)
 	if (c->pending)
 		return;
 	c->pending = 1;
-	c->pending_next = wsd.pending;
-	wsd.pending = c;
+	c->pending_next = conns.pending;
+	conns.pending = c;
 }
 
 static void enqueue(struct conn *c, struct wsbuf *b)
@@ -190,12 +258,11 @@ void conn_close_with(struct conn *c, int code, const char *why)
 
 	if (c->state == CONN_CLOSING || c->state == CONN_LINGER)
 		return;
-	wsd_log(c, "close %d %s", code, why);
+	wsd_log(c->who, "close %d %s", code, why);
 	if (c->out_bytes > wsd.queue_max)
 		queue_drop(c, 1);   /* too slow: the close frame goes next */
 	if (c->state == CONN_OPEN) {
-		wsd.nopen--;
-		hub_unsubscribe(c);
+		leave_open(c);
 		b = code == WS_CLOSE_NO_STATUS
 		    ? wsbuf_frame(WS_OP_CLOSE, NULL, 0)
 		    : wsbuf_frame(WS_OP_CLOSE, body, ws_close_payload(body, code, why));
@@ -235,11 +302,9 @@ static int conn_flush(struct conn *c)
 			/* Not freed here: a fan-out may be flushing while this
 			 * client's own frame is being handled.  Shut the socket; its
 			 * read side then reports EOF and frees it on its own turn. */
-			wsd_log(c, "gone (write: %s)", strerror(errno));
-			if (c->state == CONN_OPEN) {
-				wsd.nopen--;
-				hub_unsubscribe(c);
-			}
+			wsd_log(c->who, "gone (write: %s)", strerror(errno));
+			if (c->state == CONN_OPEN)
+				leave_open(c);
 			queue_drop(c, 0);
 			shutdown(c->fd, SHUT_RDWR);
 			c->state = CONN_LINGER;
@@ -269,17 +334,17 @@ static int conn_flush(struct conn *c)
 	if (c->state == CONN_CLOSING) {
 		shutdown(c->fd, SHUT_WR);   /* FIN after our last frame */
 		c->state = CONN_LINGER;
-	} else if (c->state == CONN_OPEN && c->replaying) {
-		hub_replay(c);
+	} else if (c->state == CONN_OPEN && conns.ev && conns.ev->drained) {
+		conns.ev->drained(c);     /* e.g. a replay goes on */
 	}
 	return 0;
 }
 
 void conn_flush_pending(void)
 {
-	while (wsd.pending) {
-		struct conn *c = wsd.pending;
-		wsd.pending = c->pending_next;
+	while (conns.pending) {
+		struct conn *c = conns.pending;
+		conns.pending = c->pending_next;
 		c->pending = 0;
 		conn_flush(c);
 	}
@@ -291,7 +356,7 @@ static void refuse(struct conn *c, int status, const char *detail)
 {
 	struct wsbuf *b = wsbuf_new(1024);
 
-	wsd_log(c, "refused %d %s", status, detail);
+	wsd_log(c->who, "refused %d %s", status, detail);
 	if (b)
 		b->len = ws_handshake_refuse((char *)b->data, 1024, status, detail);
 	free(c->in);
@@ -324,7 +389,7 @@ static void read_handshake(struct conn *c)
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n <= 0) {
-		wsd_log(c, "gone during the handshake");
+		wsd_log(c->who, "gone during the handshake");
 		conn_free(c);
 		return;
 	}
@@ -348,11 +413,11 @@ static void read_handshake(struct conn *c)
 		refuse(c, 503, "the WebSocket helper is shutting down");
 		return;
 	}
-	if (!wsd.echo && !hub_ready()) {
-		refuse(c, 503, "the message store is unavailable");
+	if (conns.ev && conns.ev->admit && (err = conns.ev->admit()) != NULL) {
+		refuse(c, 503, err);
 		return;
 	}
-	if (wsd.nopen >= wsd.max_conns) {
+	if (conns.nopen >= wsd.max_conns) {
 		refuse(c, 503, "connection limit reached");
 		return;
 	}
@@ -362,15 +427,15 @@ static void read_handshake(struct conn *c)
 	}
 	b->len = ws_handshake_accept((char *)b->data, 256, &rq);
 	c->state = CONN_OPEN;
-	wsd.nopen++;
+	conns.nopen++;
 	c->next_ping = clock_now_ms() + wsd.ping_ms;
 	enqueue(c, b);
 	c->hello_queued = 1;
 	wsbuf_unref(b);
 	if (wsd.echo)
-		wsd_log(c, "open (echo)");
+		wsd_log(c->who, "open (echo)");
 	else
-		wsd_log(c, "open channel=%s since=%lld history=%d", params.channel,
+		wsd_log(c->who, "open channel=%s since=%lld history=%d", params.channel,
 		        params.has_since ? (long long)params.since : -1LL, params.history);
 
 	/* Bytes after the head are already frames (a client may not wait). */
@@ -379,7 +444,7 @@ static void read_handshake(struct conn *c)
 	free(c->in);
 	c->in = NULL;
 	c->in_len = 0;
-	if (!wsd.echo && (err = hub_subscribe(c, &params)) != NULL) {
+	if (conns.ev && conns.ev->open && (err = conns.ev->open(c, &params)) != NULL) {
 		conn_close_with(c, WS_CLOSE_INTERNAL, err);
 		return;
 	}
@@ -395,15 +460,8 @@ static void on_event(struct conn *c, const struct ws_event *ev)
 
 	switch (ev->type) {
 	case WS_EV_MESSAGE:
-		if (wsd.echo) {
-			b = wsbuf_frame(ev->opcode, ev->data, ev->len);
-			conn_send(c, b);
-			wsbuf_unref(b);
-		} else if (ev->opcode != WS_OP_TEXT) {
-			conn_close_with(c, WS_CLOSE_POLICY, "binary frames are not JSON");
-		} else {
-			hub_client_message(c, ev->data, ev->len);
-		}
+		if (conns.ev && conns.ev->message)
+			conns.ev->message(c, ev->opcode, ev->data, ev->len);
 		break;
 	case WS_EV_PING:   /* §5.5.2: answer with a pong carrying the same data */
 		b = wsbuf_frame(WS_OP_PONG, ev->data, ev->len);
@@ -416,7 +474,7 @@ static void on_event(struct conn *c, const struct ws_event *ev)
 	case WS_EV_CLOSE:
 		/* §5.5.1: answer with a close frame, echoing the status code. */
 		c->peer_closed = 1;
-		wsd_log(c, "peer closes with %d", ev->code);
+		wsd_log(c->who, "peer closes with %d", ev->code);
 		conn_close_with(c, ev->code, "");   /* 1005: an empty close */
 		break;
 	case WS_EV_ERROR:
@@ -461,11 +519,11 @@ static void read_frames(struct conn *c)
 		return;
 	if (n <= 0) {
 		if (c->state == CONN_OPEN)
-			wsd_log(c, "gone without a close frame");
+			wsd_log(c->who, "gone without a close frame");
 		else if (c->state == CONN_LINGER)
-			wsd_log(c, "closed");
+			wsd_log(c->who, "closed");
 		else
-			wsd_log(c, "gone while closing");
+			wsd_log(c->who, "gone while closing");
 		conn_free(c);
 		return;
 	}
@@ -491,14 +549,14 @@ void conn_on_event(struct conn *c, int mask)
 
 /* ---- timers ------------------------------------------------------------- */
 
-void conn_tick(struct conn *c, int64_t now)
+static void conn_tick(struct conn *c, int64_t now)
 {
 	static struct wsbuf *ping;
 
 	if (c->state != CONN_OPEN) {
 		if (now >= c->deadline) {
-			wsd_log(c, c->state == CONN_HANDSHAKE ? "handshake timeout"
-			                                      : "close timeout");
+			wsd_log(c->who, c->state == CONN_HANDSHAKE ? "handshake timeout"
+			                                           : "close timeout");
 			conn_free(c);
 		}
 		return;
@@ -516,6 +574,26 @@ void conn_tick(struct conn *c, int64_t now)
 		c->awaiting_pong = 1;
 		c->next_ping = now + wsd.ping_ms;
 	}
-	if (c->replaying)
-		hub_replay(c);    /* a replay the store interrupted */
+}
+
+void conn_tick_all(int64_t now)
+{
+	for (struct conn *c = conns.all, *next; c; c = next) {
+		next = c->next;
+		conn_tick(c, now);
+	}
+}
+
+void conn_close_all(int code, const char *why)
+{
+	for (struct conn *c = conns.all; c; c = c->next)
+		conn_close_with(c, code, why);
+}
+
+void conn_free_all(void)
+{
+	while (conns.all) {   /* whoever did not finish closing in time */
+		wsd_log(conns.all->who, "close timeout");
+		conn_free(conns.all);
+	}
 }

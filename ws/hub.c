@@ -14,15 +14,22 @@
  * its channel's last `history` rows — in chunks, as its output queue drains,
  * and becomes live when it reaches the global cursor.  Each client also
  * remembers the last id it was sent, so a row is never sent twice.
+ *
+ * What the hub keeps per client is its own struct sub; a client is reached
+ * only through conn.h (send, room, close), and conn.c reports back through
+ * hub_events.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ae.h"
+#include "clock.h"
 #include "http_status.h"
+#include "hub.h"
 #include "msg.h"
 #include "store.h"
+#include "ws_frame.h"
 #include "wsd.h"
 
 #define REPLAY_CHUNK 100
@@ -30,9 +37,18 @@
 
 struct channel {
 	char name[MSG_CHANNEL_MAX + 1];
-	struct conn *subs;           /* live subscribers */
-	unsigned refs;               /* connections whose ch is this */
+	struct sub *subs;            /* every subscriber: replaying and live */
+	unsigned refs;               /* its subs, and a fan-out walking it */
 	struct channel *next;
+};
+
+/* One client's subscription (conn_data() of an open client). */
+struct sub {
+	struct conn *conn;
+	struct channel *ch;
+	struct sub *prev, *next;     /* the channel's subscribers */
+	int live;                    /* 0: still replaying what it missed */
+	int64_t last_sent;           /* id of the last message queued to it */
 };
 
 static struct {
@@ -98,11 +114,6 @@ void hub_close(void)
 	}
 }
 
-int hub_ready(void)
-{
-	return hub.st != NULL;
-}
-
 /* ---- channels ----------------------------------------------------------- */
 
 static struct channel *channel_find(const char *name)
@@ -140,33 +151,28 @@ static void channel_release(struct channel *ch)
 	free(ch);
 }
 
-static void go_live(struct conn *c)
+static void sub_free(struct sub *s)
 {
-	c->replaying = 0;
-	c->sub_prev = NULL;
-	c->sub_next = c->ch->subs;
-	if (c->ch->subs)
-		c->ch->subs->sub_prev = c;
-	c->ch->subs = c;
+	struct channel *ch = s->ch;
+
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		ch->subs = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	conn_set_data(s->conn, NULL);
+	free(s);
+	channel_release(ch);
 }
 
-void hub_unsubscribe(struct conn *c)
+/* conn.c: the client is no longer open. */
+static void hub_closed(struct conn *c)
 {
-	struct channel *ch = c->ch;
+	struct sub *s = conn_data(c);
 
-	if (!ch)
-		return;
-	if (!c->replaying) {
-		if (c->sub_prev)
-			c->sub_prev->sub_next = c->sub_next;
-		else
-			ch->subs = c->sub_next;
-		if (c->sub_next)
-			c->sub_next->sub_prev = c->sub_prev;
-	}
-	c->ch = NULL;
-	c->sub_prev = c->sub_next = NULL;
-	channel_release(ch);
+	if (s)
+		sub_free(s);
 }
 
 /* ---- frames out --------------------------------------------------------- */
@@ -204,73 +210,106 @@ static void send_error(struct conn *c, int status, const char *detail)
 
 /* ---- replay and fan-out ------------------------------------------------- */
 
-const char *hub_subscribe(struct conn *c, const struct http_cursor *p)
+static void replay(struct sub *s);
+
+/* conn.c: a client is open (after the 101): where does it start? */
+static const char *hub_subscribe(struct conn *c, const struct http_cursor *p)
 {
 	struct store_msgs ms = { 0 };
+	struct sub *s;
 	int64_t last;
 
 	if (!hub.st)
 		return "the message store is unavailable";
-	if (!(c->ch = channel_hold(p->channel)))
+	if (!(s = calloc(1, sizeof *s)))
 		return "out of memory";
-	c->replaying = 1;
+	if (!(s->ch = channel_hold(p->channel))) {
+		free(s);
+		return "out of memory";
+	}
+	s->conn = c;
+	s->next = s->ch->subs;
+	if (s->ch->subs)
+		s->ch->subs->prev = s;
+	s->ch->subs = s;
+	conn_set_data(c, s);
 	if (p->has_since) {
 		if (store_last_id(hub.st, &last) < 0)
 			goto unavailable;
 		/* SPEC: a since above the newest id means the store was
 		 * recreated: start from the current end. */
-		c->last_sent = p->since > last ? hub.cursor : p->since;
+		s->last_sent = p->since > last ? hub.cursor : p->since;
 	} else if (p->history == 0) {
-		c->last_sent = hub.cursor;
+		s->last_sent = hub.cursor;
 	} else {
-		if (store_read_last(hub.st, c->ch->name, p->history, &ms) < 0)
+		if (store_read_last(hub.st, s->ch->name, p->history, &ms) < 0)
 			goto unavailable;
-		c->last_sent = ms.n ? ms.v[0].id - 1 : hub.cursor;
+		s->last_sent = ms.n ? ms.v[0].id - 1 : hub.cursor;
 		store_msgs_free(&ms);
 	}
-	hub_replay(c);
+	replay(s);
 	return NULL;
 unavailable:
-	hub_unsubscribe(c);
+	sub_free(s);
 	return "the message store is unavailable";
 }
 
-void hub_replay(struct conn *c)
+/*
+ * Sends what s missed, a chunk at a time while its queue has room; it goes
+ * on when conn.c reports the queue drained (or on the tick, if the store
+ * failed meanwhile).  conn_send() may close a client that is too slow, and
+ * that frees s: so nothing of s is touched after a send that closed it.
+ */
+static void replay(struct sub *s)
 {
-	while (c->replaying && c->state == CONN_OPEN &&
-	       c->out_bytes < wsd.queue_max / 2) {
+	struct conn *c = s->conn;
+
+	while (!s->live && conn_room(c) > 0) {
 		struct store_msgs ms = { 0 };
 		int caught_up = 0;
 
-		if (c->last_sent >= hub.cursor) {
-			go_live(c);
+		if (s->last_sent >= hub.cursor) {
+			s->live = 1;
 			return;
 		}
-		if (store_read_after(hub.st, c->ch->name, c->last_sent,
+		if (store_read_after(hub.st, s->ch->name, s->last_sent,
 		                     REPLAY_CHUNK, &ms) < 0)
-			return;   /* conn_tick retries */
+			return;   /* hub_tick retries */
 		size_t i;
-		for (i = 0; i < ms.n && c->state == CONN_OPEN; i++) {
+		for (i = 0; i < ms.n; i++) {
 			struct wsbuf *b;
 			if (ms.v[i].id > hub.cursor) {
 				caught_up = 1;    /* the rest comes live */
 				break;
 			}
-			if (c->out_bytes >= wsd.queue_max / 2)
+			if (conn_room(c) == 0)
 				break;            /* go on when the queue drains */
 			b = message_frame(&ms.v[i]);
+			s->last_sent = ms.v[i].id;
 			conn_send(c, b);
 			wsbuf_unref(b);
-			c->last_sent = ms.v[i].id;
+			if (!conn_is_open(c))
+				break;            /* closed (too slow): s is gone */
 		}
 		if (ms.n < REPLAY_CHUNK && i == ms.n)
 			caught_up = 1;
 		store_msgs_free(&ms);
-		if (caught_up && c->state == CONN_OPEN) {
-			c->last_sent = hub.cursor;
-			go_live(c);
+		if (!conn_is_open(c))
+			return;
+		if (caught_up) {
+			s->last_sent = hub.cursor;
+			s->live = 1;
 		}
 	}
+}
+
+/* conn.c: the client's queue was written out. */
+static void hub_drained(struct conn *c)
+{
+	struct sub *s = conn_data(c);
+
+	if (s && !s->live)
+		replay(s);
 }
 
 /* One row to the live subscribers of its channel; returns how many. */
@@ -285,12 +324,12 @@ static size_t deliver(const struct store_msg *m)
 	if (!(b = message_frame(m)))
 		return 0;
 	ch->refs++;       /* a slow subscriber may leave during the walk */
-	for (struct conn *c = ch->subs, *next; c; c = next) {
-		next = c->sub_next;
-		if (m->id <= c->last_sent)
+	for (struct sub *s = ch->subs, *next; s; s = next) {
+		next = s->next;   /* conn_send may close s's client and free s */
+		if (!s->live || m->id <= s->last_sent)
 			continue;
-		c->last_sent = m->id;
-		conn_send(c, b);
+		s->last_sent = m->id;
+		conn_send(s->conn, b);
 		n++;
 	}
 	channel_release(ch);
@@ -342,10 +381,15 @@ static void reopen_replaced(void)
 {
 	wsd_log(NULL, "store %s was replaced: closing clients, reopening",
 	        store_path(hub.st));
-	for (struct conn *c = wsd.conns, *next; c; c = next) {
-		next = c->next;
-		if (c->state == CONN_OPEN)
-			conn_close_with(c, WS_CLOSE_SERVICE_RESTART, "the store was recreated");
+	/* Each close frees one subscription (hub_closed), and a channel goes
+	 * with its last one. */
+	while (hub.channels && hub.channels->subs) {
+		struct sub *s = hub.channels->subs;
+		if (conn_is_open(s->conn))
+			conn_close_with(s->conn, WS_CLOSE_SERVICE_RESTART,
+			                "the store was recreated");
+		else
+			sub_free(s);   /* cannot happen: a sub lives while its client is open */
 	}
 	if (hub.wait_fd >= 0)
 		ae_del(wsd.loop, hub.wait_fd);
@@ -390,16 +434,36 @@ void hub_tick(void)
 	}
 	if (hub.fanout_due)
 		fanout();
+	/* Replays a failed store read interrupted.  replay() may close its
+	 * own client (too slow), which frees that sub only. */
+	for (struct channel *ch = hub.channels, *next_ch; ch; ch = next_ch) {
+		ch->refs++;
+		for (struct sub *s = ch->subs, *next; s; s = next) {
+			next = s->next;
+			if (!s->live)
+				replay(s);
+		}
+		next_ch = ch->next;
+		channel_release(ch);
+	}
 }
 
-void hub_client_message(struct conn *c, const unsigned char *data, size_t len)
+/* conn.c: a data message from a client: a "send" frame, stored, then fanned
+ * out like any other row. */
+static void hub_message(struct conn *c, int opcode, const unsigned char *data,
+                        size_t len)
 {
+	struct sub *s = conn_data(c);
 	struct msg_fields f;
 	struct store_msg m = { 0 };
 	const char *err;
 
 	/* SPEC: a frame that is not our JSON, or of an unknown type, is a
 	 * policy violation (1008); a bad field only earns an error frame. */
+	if (opcode != WS_OP_TEXT) {
+		conn_close_with(c, WS_CLOSE_POLICY, "binary frames are not JSON");
+		return;
+	}
 	if ((err = msg_json_parse(hub.mj, (const char *)data, len, &f)) != NULL) {
 		conn_close_with(c, WS_CLOSE_POLICY, err);
 		return;
@@ -411,8 +475,8 @@ void hub_client_message(struct conn *c, const unsigned char *data, size_t len)
 	/* The channel is the connection's (chosen at the handshake); a
 	 * "channel" member in the frame is ignored.  Then the same defaults
 	 * and rules as send.fcgi (lib/msg.c). */
-	f.channel.s = c->ch->name;
-	f.channel.len = strlen(c->ch->name);
+	f.channel.s = s->ch->name;
+	f.channel.len = strlen(s->ch->name);
 	if ((err = msg_fields_check(&f)) != NULL) {
 		send_error(c, 400, err);
 		return;
@@ -425,3 +489,17 @@ void hub_client_message(struct conn *c, const unsigned char *data, size_t len)
 	/* Our own commit does not wake our store handle: fan out now. */
 	fanout();
 }
+
+/* conn.c: before the 101, is the store there? */
+static const char *hub_admit(void)
+{
+	return hub.st ? NULL : "the message store is unavailable";
+}
+
+const struct conn_events hub_events = {
+	.admit = hub_admit,
+	.open = hub_subscribe,
+	.message = hub_message,
+	.drained = hub_drained,
+	.closed = hub_closed,
+};

@@ -28,21 +28,23 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
 
 #include "ae.h"
+#include "clock.h"
+#include "conn.h"
 #include "http_query.h"
+#include "hub.h"
 #include "settings.h"
 #include "store.h"
+#include "ws_frame.h"
 #include "wsd.h"
 
 #define DEFAULT_MAX_CONNS 20000
@@ -57,23 +59,18 @@ struct wsd wsd;
 static enum src_kind listener_src = SRC_LISTENER, signal_src = SRC_SIGNAL;
 static int listen_fd = -1, signal_fd = -1, spare_fd = -1;
 
-void wsd_log(const struct conn *c, const char *fmt, ...)
+/* --echo: every data message goes back to its sender, nothing is stored
+ * (what the Autobahn conformance suite expects of a server). */
+static void echo_message(struct conn *c, int opcode, const unsigned char *data,
+                         size_t len)
 {
-	char when[32];
-	time_t t = time(NULL);
-	struct tm tm;
-	va_list ap;
+	struct wsbuf *b = wsbuf_frame(opcode, data, len);
 
-	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-	if (c)
-		fprintf(stderr, "%s rtlab-wsd: #%lu %s ", when, c->id, c->peer);
-	else
-		fprintf(stderr, "%s rtlab-wsd: ", when);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
+	conn_send(c, b);
+	wsbuf_unref(b);
 }
+
+static const struct conn_events echo_events = { .message = echo_message };
 
 static void usage(FILE *f)
 {
@@ -177,12 +174,11 @@ static void begin_stop(int signo)
 		return;
 	wsd.stopping = 1;
 	wsd_log(NULL, "stopping on %s: closing %d clients with 1001",
-	        strsignal(signo), wsd.nopen);
+	        strsignal(signo), conn_open_count());
 	ae_del(wsd.loop, listen_fd);
 	close(listen_fd);
 	listen_fd = -1;
-	for (struct conn *c = wsd.conns; c; c = c->next)
-		conn_close_with(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+	conn_close_all(WS_CLOSE_GOING_AWAY, "server shutting down");
 }
 
 static void on_signal(void)
@@ -224,12 +220,7 @@ static int raise_fd_limit(void)
 
 static void run_timers(void)
 {
-	int64_t now = clock_now_ms();
-
-	for (struct conn *c = wsd.conns, *next; c; c = next) {
-		next = c->next;
-		conn_tick(c, now);
-	}
+	conn_tick_all(clock_now_ms());
 	hub_tick();
 }
 
@@ -289,6 +280,7 @@ int main(int argc, char **argv)
 	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	ae_add(wsd.loop, listen_fd, AE_READABLE, &listener_src);
 	ae_add(wsd.loop, signal_fd, AE_READABLE, &signal_src);
+	conn_set_events(wsd.echo ? &echo_events : &hub_events);
 	if (!wsd.echo)
 		hub_open();   /* if the store is not there yet, hub_tick retries */
 	wsd_log(NULL, "listening on %s%s, max %d clients, ping every %d s",
@@ -296,7 +288,7 @@ int main(int argc, char **argv)
 	        wsd.ping_ms / 1000);
 
 	next_tick = clock_now_ms() + TICK_MS;
-	while (!wsd.stopping || wsd.nconns > 0) {
+	while (!wsd.stopping || conn_count() > 0) {
 		int64_t now = clock_now_ms();
 		int timeout = (int)(next_tick > now ? next_tick - now : 0);
 		int store_ms = hub_wait_ms(), nev;
@@ -329,11 +321,7 @@ int main(int argc, char **argv)
 			break;
 	}
 
-	while (wsd.conns) {   /* whoever did not finish closing in time */
-		struct conn *c = wsd.conns;
-		c->state = CONN_LINGER;
-		conn_tick(c, INT64_MAX);
-	}
+	conn_free_all();   /* whoever did not finish closing in time */
 	wsd_log(NULL, "stopped");
 	hub_close();
 	if (listen_fd >= 0)
