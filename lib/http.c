@@ -149,9 +149,10 @@ int http_accept(struct http_req *r)
 	FCGX_Stream *in, *out, *err;
 	FCGX_ParamArray env;
 
-	/* libfcgi's handlers first: FCGX_Init() ignores SIGPIPE (a vanished
+	/* libfcgi's handlers first: FCGX_Init() catches SIGPIPE (a vanished
 	 * client is then a write error, not death) and installs its SIGTERM
-	 * handler, which ours saves and chains to. */
+	 * handler, which ours saves and chains to.  (Until now this happened
+	 * as a side effect of a first FCGX_IsCGI() call.) */
 	if (!handler_set) {
 		FCGX_Init();
 		catch_sigterm();
