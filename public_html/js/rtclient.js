@@ -106,11 +106,14 @@ export function describeCloseCode(code, reason) {
 /* ---- sending: one POST, the same for every transport --------------------- */
 
 /*
- * Stores one message through send.fcgi.  Resolves to the stored message;
- * rejects with an Error whose message is in words.
+ * Stores one message through send.fcgi.  event (optional, SPEC "Messages":
+ * [a-z][a-z0-9_-]{0,31}, default message) names it: SSE subscribers get it
+ * as the event's type.  Resolves to the stored message; rejects with an
+ * Error whose message is in words.
  */
-export async function sendMessage({ base = '', channel, user, text }) {
+export async function sendMessage({ base = '', channel, user, text, event }) {
 	const body = new URLSearchParams({ channel, user, text });
+	if (event && event !== 'message') body.set('event', event);
 	let res;
 	try {
 		res = await fetch(`${base}/cgi-bin/send.fcgi`, { method: 'POST', body });
