@@ -32,14 +32,15 @@
  * answered right away with the job's id, the FastCGI process takes its next
  * request, and the worker is not killed when mod_fcgid or lighttpd recycles
  * that process.  The worker closes every descriptor it inherited (the
- * FastCGI socket, CGI's stdout pipe, SQLite's files) and opens its own store
- * connection: SQLite connections must not cross a fork
+ * FastCGI socket, CGI's stdout pipe) and opens its own store connection;
+ * the request process closes its own before the fork, because SQLite's
+ * per-process state about an open file must not cross a fork
  * (https://www.sqlite.org/howtocorrupt.html §2.6).  Progress is ordinary
  * messages, so the page that started the job can be reloaded, or another
  * tab opened, and resumes by id from the store: no job table, no session.
  *
  * Bounds: size 1–256 MiB (default 32), rate 0–1024 MiB/s (default 8), and a
- * job may not be planned to take over 300 s; at most JOB_RUNNING_MAX jobs at
+ * job may not be planned to take over 120 s; at most JOB_RUNNING_MAX jobs at
  * once (one slot each: an exclusive flock() on <database>-job<N>.lock, held
  * by the worker for its life and released by the kernel when it exits, even
  * if it crashes).  A worker that finds the database deleted or replaced stops.
@@ -81,7 +82,7 @@
 #define SIZE_DEFAULT_MIB  32
 #define RATE_MAX_MIB      1024
 #define RATE_DEFAULT_MIB  8
-#define PLAN_MAX_S        300     /* size / rate: longest a job may be planned */
+#define PLAN_MAX_S        120     /* size / rate: longest a job may be planned */
 #define JOB_RUNNING_MAX   4       /* jobs at once, across every process */
 #define PUBLISH_EVERY_MS  100     /* at most one progress message this often */
 #define CHUNK             (256 * 1024)
@@ -129,7 +130,7 @@ static const char *read_params(const char *body, struct job *j)
 	                       "rate must be 0 (unpaced) to 1024 (MiB/s)")))
 		return err;
 	if (rate > 0 && size / rate > PLAN_MAX_S)
-		return "size / rate would take over 300 s: raise the rate";
+		return "size / rate would take over 120 s: raise the rate";
 	j->size = size * MIB;
 	j->rate = rate * MIB;
 	return NULL;
@@ -317,7 +318,7 @@ static int start_worker(const char *db_path, const struct job *j, int slot_fd)
 static void handle_job(struct http_req *r, struct store **st)
 {
 	static char body[HTTP_BODY_MAX + 1];
-	char answer[256], location[128];
+	char answer[256], location[128], db_path[4096];
 	struct job j;
 	const char *err;
 	size_t len;
@@ -374,7 +375,16 @@ static void handle_job(struct http_req *r, struct store **st)
 		http_store_fail(r, st);
 		return;
 	}
-	if (start_worker(store_path(*st), &j, slot) < 0) {
+	/* No SQLite connection may cross a fork(), not even as the unused
+	 * parent of a new one in the child: SQLite keeps per-process state
+	 * about every open database file (its locks, the -shm mapping), which
+	 * the child would inherit and trust.  So this process closes its store
+	 * (the next request opens it again) and the worker opens a fresh one.
+	 * https://www.sqlite.org/howtocorrupt.html#_carrying_an_open_database_connection_across_a_fork_ */
+	snprintf(db_path, sizeof db_path, "%s", store_path(*st));
+	store_close(*st);
+	*st = NULL;
+	if (start_worker(db_path, &j, slot) < 0) {
 		close(slot);
 		http_send_error(r, 503, "unavailable", "the job process could not be "
 		                "started", HTTP_RETRY_AFTER);
