@@ -104,31 +104,15 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* One form number: absent keeps *out; present must be within [min, max]. */
-static const char *form_number(const char *body, const char *name, long long min,
-                               long long max, long long *out, const char *bad)
-{
-	char buf[32];
-	int rc = http_form_get(body, name, buf, sizeof buf, NULL);
-
-	if (rc == 0)
-		return NULL;
-	if (rc < 0 || http_parse_int(buf, min, max, out) < 0)
-		return bad;
-	return NULL;
-}
-
 /* The form (or an empty body) into *j; NULL or a sentence for a 400. */
 static const char *read_params(const char *body, struct job *j)
 {
 	long long size = SIZE_DEFAULT_MIB, rate = RATE_DEFAULT_MIB;
-	const char *err;
 
-	if ((err = form_number(body, "size", 1, SIZE_MAX_MIB, &size,
-	                       "size must be 1 to 256 (MiB)")) ||
-	    (err = form_number(body, "rate", 0, RATE_MAX_MIB, &rate,
-	                       "rate must be 0 (unpaced) to 1024 (MiB/s)")))
-		return err;
+	if (http_form_int(body, "size", 1, SIZE_MAX_MIB, &size) < 0)
+		return "size must be 1 to 256 (MiB)";
+	if (http_form_int(body, "rate", 0, RATE_MAX_MIB, &rate) < 0)
+		return "rate must be 0 (unpaced) to 1024 (MiB/s)";
 	if (rate > 0 && size / rate > PLAN_MAX_S)
 		return "size / rate would take over 120 s: raise the rate";
 	j->size = size * MIB;
@@ -325,26 +309,25 @@ static void handle_job(struct http_req *r, struct store **st)
 	int status, slot;
 
 	if (strcmp(r->method, "POST") != 0) {
-		http_send_error(r, 405, "method_not_allowed", "job takes POST only",
+		http_send_error(r, 405, "job takes POST only",
 		                "Allow: POST\r\n");
 		return;
 	}
 	/* Starting work on our machine is a write: no cross-site forms. */
 	if (!http_origin_allowed(r->origin, r->host, getenv("RT_ALLOWED_ORIGINS"))) {
-		http_send_error(r, 403, "forbidden", "cross-origin POST refused", NULL);
+		http_send_error(r, 403, "cross-origin POST refused", NULL);
 		return;
 	}
 	if ((status = http_read_body(r, body, HTTP_BODY_MAX, &len)) != 0) {
 		if (status == 413)
-			http_send_error(r, 413, "too_large", "body is over 16 KiB", NULL);
+			http_send_error(r, 413, "body is over 16 KiB", NULL);
 		else
-			http_send_error(r, 400, "bad_request",
-			                "body is shorter than its Content-Length", NULL);
+			http_send_error(r, 400, "body is shorter than its Content-Length", NULL);
 		return;
 	}
 	if (len > 0 && !http_content_type_is(r->content_type,
 	                                     "application/x-www-form-urlencoded")) {
-		http_send_error(r, 415, "unsupported_media_type", "job takes a form "
+		http_send_error(r, 415, "job takes a form "
 		                "(application/x-www-form-urlencoded) or no body", NULL);
 		return;
 	}
@@ -353,18 +336,18 @@ static void handle_job(struct http_req *r, struct store **st)
 	else
 		err = read_params(body, &j);
 	if (err != NULL) {
-		http_send_error(r, 400, "bad_parameter", err, NULL);
+		http_send_error(r, 400, err, NULL);
 		return;
 	}
 	if (http_store_check(r, st) < 0)
 		return;
 	if (make_id(&j) < 0) {
-		http_send_error(r, 503, "unavailable", "no random bytes for a job id",
+		http_send_error(r, 503, "no random bytes for a job id",
 		                HTTP_RETRY_AFTER);
 		return;
 	}
 	if ((slot = take_slot(store_path(*st))) < 0) {
-		http_send_error(r, 503, "busy", "4 jobs are running (the most at "
+		http_send_error(r, 503, "4 jobs are running (the most at "
 		                "once); try again when one ends", "Retry-After: 5\r\n");
 		return;
 	}
@@ -386,7 +369,7 @@ static void handle_job(struct http_req *r, struct store **st)
 	*st = NULL;
 	if (start_worker(db_path, &j, slot) < 0) {
 		close(slot);
-		http_send_error(r, 503, "unavailable", "the job process could not be "
+		http_send_error(r, 503, "the job process could not be "
 		                "started", HTTP_RETRY_AFTER);
 		return;
 	}

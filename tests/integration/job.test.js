@@ -83,7 +83,8 @@ for (const { server, mode } of STACKS) describe(`job.fcgi: ${server}/${mode}`, (
 		}
 		const r = await start('size=1&rate=0');
 		assert.equal(r.status, 503, r.body);
-		assert.equal(r.json().error, 'busy');
+		assert.equal(r.json().error, 'unavailable');
+		assert.match(r.json().detail, /jobs are running/);
 		assert.match(r.headers['retry-after'] ?? '', /^\d+$/);
 		// When they end, a slot is free again.
 		for (const channel of running) {
