@@ -157,13 +157,14 @@ static int take_slot(const char *db_path)
 	return -1;
 }
 
-/* One message on the job's channel; -1 if it cannot be stored. */
-static int job_publish(struct store *st, const struct job *j, const char *text)
+/* One message on the job's channel, named event; -1 if it cannot be stored. */
+static int job_publish(struct store *st, const struct job *j, const char *event,
+                       const char *text)
 {
 	struct store_msg m;
 
-	if (store_replaced(st) || store_insert(st, j->channel, JOB_USER, text,
-	                                       "http", &m) < 0)
+	if (store_replaced(st) || store_insert_event(st, j->channel, event, JOB_USER,
+	                                             text, "http", &m) < 0)
 		return -1;
 	store_msg_clear(&m);
 	return 0;
@@ -176,7 +177,7 @@ static int publish_progress(struct store *st, const struct job *j, long long don
 	snprintf(text, sizeof text, "{\"job\":\"%s\",\"state\":\"running\","
 	         "\"done\":%lld,\"total\":%lld,\"pct\":%lld}",
 	         j->id, done, j->size, done * 100 / j->size);
-	return job_publish(st, j, text);
+	return job_publish(st, j, "progress", text);
 }
 
 /* xorshift64*: fast, and the same bytes for the same id every time. */
@@ -243,12 +244,12 @@ static int run_job(const char *db_path, const struct job *j)
 	snprintf(text, sizeof text, "{\"job\":\"%s\",\"state\":\"done\",\"done\":%lld,"
 	         "\"total\":%lld,\"pct\":100,\"sha256\":\"%s\",\"ms\":%" PRId64 "}",
 	         j->id, j->size, j->size, hex, mono_ms() - start);
-	ret = job_publish(st, j, text) < 0;
+	ret = job_publish(st, j, "done", text) < 0;
 	goto out;
 fail:
 	snprintf(text, sizeof text, "{\"job\":\"%s\",\"state\":\"failed\","
 	         "\"error\":\"libcrypto failed while hashing\"}", j->id);
-	job_publish(st, j, text);
+	job_publish(st, j, "failed", text);
 out:
 	EVP_MD_CTX_free(md);
 	store_close(st);

@@ -11,6 +11,10 @@
  *   event: message
  *   data: {"id":42,"channel":"lobby","user":"alice","text":"hi",...}
  *
+ *   id: 43
+ *   event: goal                     (a message published with event=goal)
+ *   data: {"id":43,"channel":"lobby",...,"event":"goal"}
+ *
  *   : heartbeat
  *
  * The one idea: the response never ends (well — see RT_SSE_MAX_AGE), and
@@ -82,7 +86,7 @@ static int write_flush(struct http_req *r, const char *buf, long len)
 static int write_message(struct http_req *r, const struct store_msg *m,
                          char **buf, size_t *cap)
 {
-	size_t need = sse_event_max(sizeof "message" - 1, m->json_len);
+	size_t need = sse_event_max(strlen(m->event), m->json_len);
 
 	if (need > *cap) {
 		char *p = realloc(*buf, need);
@@ -91,7 +95,10 @@ static int write_message(struct http_req *r, const struct store_msg *m,
 		*buf = p;
 		*cap = need;
 	}
-	return write_flush(r, *buf, sse_format_event(*buf, *cap, m->id, "message",
+	/* The message's event name (SPEC "Messages", default "message") is
+	 * the event's type: the browser dispatches it to
+	 * addEventListener(<name>) (WHATWG HTML §9.2.6, "dispatch the event"). */
+	return write_flush(r, *buf, sse_format_event(*buf, *cap, m->id, m->event,
 	                                              m->json, m->json_len));
 }
 

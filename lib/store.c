@@ -52,23 +52,30 @@ enum {
 	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_PRUNE_KEEP, Q_PRUNE_AGE, Q_COUNT
 };
 
+/*
+ * Every read returns the same five columns: id, channel, event, user, and
+ * the message as JSON built by SQLite (json_object escapes every string),
+ * with "event" only when it is not the default "message" (SPEC "Messages").
+ */
+#define MSG_OBJECT \
+	"json_object('id', id, 'channel', channel, 'user', user, 'text', text," \
+	" 'ts', ts, 'via', via)"
+#define ROW_COLUMNS \
+	"id, channel, event, user, CASE event WHEN 'message' THEN " MSG_OBJECT \
+	" ELSE json_insert(" MSG_OBJECT ", '$.event', event) END"
+
 static const char *const sql_text[Q_COUNT] = {
 	[Q_INSERT] =
-		"INSERT INTO messages (channel, user, text, ts, via)"
-		" VALUES (?1, ?2, ?3, ?5, ?4)"
-		" RETURNING id, channel, json_object('id', id, 'channel', channel,"
-		" 'user', user, 'text', text, 'ts', ts, 'via', via)",
+		"INSERT INTO messages (channel, user, text, ts, via, event)"
+		" VALUES (?1, ?2, ?3, ?5, ?4, ?6) RETURNING " ROW_COLUMNS,
 	[Q_AFTER_CH] =
-		"SELECT id, channel, json_object('id', id, 'channel', channel,"
-		" 'user', user, 'text', text, 'ts', ts, 'via', via)"
+		"SELECT " ROW_COLUMNS
 		" FROM messages WHERE channel = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
 	[Q_AFTER_ALL] =
-		"SELECT id, channel, json_object('id', id, 'channel', channel,"
-		" 'user', user, 'text', text, 'ts', ts, 'via', via)"
+		"SELECT " ROW_COLUMNS
 		" FROM messages WHERE id > ?2 ORDER BY id LIMIT ?3",
 	[Q_LAST_CH] =
-		"SELECT * FROM (SELECT id, channel, json_object('id', id,"
-		" 'channel', channel, 'user', user, 'text', text, 'ts', ts, 'via', via)"
+		"SELECT * FROM (SELECT " ROW_COLUMNS
 		" FROM messages WHERE channel = ?1 ORDER BY id DESC LIMIT ?3)"
 		" ORDER BY 1",
 	[Q_LAST_ID] =
@@ -167,6 +174,46 @@ static void watch_open(struct store *st)
 	st->recheck = 0;
 }
 
+/*
+ * Brings a database made by an older sql/schema.sql up to this one, so a
+ * course server that upgrades keeps its messages.  One step so far: the
+ * event column (every older message was a plain "message").  Most opens
+ * only look (one read of the schema); the first process to find the column
+ * missing adds it under the write lock, and whoever comes second finds it
+ * there.  ALTER TABLE ... ADD COLUMN rewrites no row: the default covers
+ * them (https://www.sqlite.org/lang_altertable.html#altertabaddcol).
+ * Returns 0, or -1 (no messages table, or the change failed).
+ */
+static int has_event_column(sqlite3 *db)
+{
+	sqlite3_stmt *q;
+	int found = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('messages')"
+	                       " WHERE name = 'event'", -1, &q, NULL) != SQLITE_OK)
+		return -1;
+	found = sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_finalize(q);
+	return found;
+}
+
+static int migrate(sqlite3 *db)
+{
+	int found = has_event_column(db);
+
+	if (found != 0)
+		return found < 0 ? -1 : 0;
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return -1;
+	found = has_event_column(db);
+	if (found == 0 && sqlite3_exec(db, "ALTER TABLE messages ADD COLUMN " STORE_EVENT_COLUMN,
+	                               NULL, NULL, NULL) != SQLITE_OK)
+		found = -1;
+	if (sqlite3_exec(db, found < 0 ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		found = -1;
+	return found < 0 ? -1 : 0;
+}
+
 struct store *store_open(const char *path, const char **errstr)
 {
 	struct store *st;
@@ -208,6 +255,8 @@ struct store *store_open(const char *path, const char **errstr)
 	                 "PRAGMA synchronous = NORMAL;", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
 	err = "the message store has no schema (run sql/schema.sql)";
+	if (migrate(st->db) < 0)
+		goto fail;
 	for (int i = 0; i < Q_COUNT; i++)
 		if (sqlite3_prepare_v3(st->db, sql_text[i], -1,
 		                       SQLITE_PREPARE_PERSISTENT, &st->q[i], NULL) != SQLITE_OK)
@@ -262,18 +311,22 @@ int store_replaced(const struct store *st)
 	return sb.st_dev != st->dev || sb.st_ino != st->ino;
 }
 
-/* Copies the current row (id, channel, json) of q into m. */
+/* Copies the current row (ROW_COLUMNS) of q into m. */
 static int row_to_msg(sqlite3_stmt *q, struct store_msg *m)
 {
 	const char *channel = (const char *)sqlite3_column_text(q, 1);
-	const char *json = (const char *)sqlite3_column_text(q, 2);
-	int len = sqlite3_column_bytes(q, 2);
+	const char *event = (const char *)sqlite3_column_text(q, 2);
+	const char *user = (const char *)sqlite3_column_text(q, 3);
+	const char *json = (const char *)sqlite3_column_text(q, 4);
+	int len = sqlite3_column_bytes(q, 4);
 
 	memset(m, 0, sizeof *m);
-	if (channel == NULL || json == NULL)
+	if (channel == NULL || event == NULL || user == NULL || json == NULL)
 		return -1;
 	m->id = sqlite3_column_int64(q, 0);
 	snprintf(m->channel, sizeof m->channel, "%s", channel);
+	snprintf(m->event, sizeof m->event, "%s", event);
+	snprintf(m->user, sizeof m->user, "%s", user);
 	if ((m->json = malloc((size_t)len + 1)) == NULL)
 		return -1;
 	memcpy(m->json, json, (size_t)len + 1);
@@ -328,6 +381,13 @@ static void prune(struct store *st, const char *channel)
 int store_insert(struct store *st, const char *channel, const char *user,
                  const char *text, const char *via, struct store_msg *out)
 {
+	return store_insert_event(st, channel, MSG_DEFAULT_EVENT, user, text, via, out);
+}
+
+int store_insert_event(struct store *st, const char *channel, const char *event,
+                       const char *user, const char *text, const char *via,
+                       struct store_msg *out)
+{
 	sqlite3_stmt *q = st->q[Q_INSERT];
 	int rc, ret = -1;
 
@@ -343,6 +403,7 @@ int store_insert(struct store *st, const char *channel, const char *user,
 	sqlite3_bind_text(q, 3, text, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 4, via, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 5, wall_ms());
+	sqlite3_bind_text(q, 6, event, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) == SQLITE_ROW && row_to_msg(q, out) == 0 &&
 	    sqlite3_step(q) == SQLITE_DONE)
 		ret = 0;

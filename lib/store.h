@@ -11,6 +11,8 @@
  * Messages come back as ready-made JSON built by SQLite's json_object(), so no
  * caller ever escapes a string by hand:
  *   {"id":42,"channel":"lobby","user":"alice","text":"hi","ts":1795830491671,"via":"ws"}
+ * and, for a named event (SPEC "Messages"), "event" last:
+ *   {"id":43,"channel":"match","user":"referee","text":"…","ts":…,"via":"http","event":"goal"}
  *
  * The change wait: a process that holds a client (long-poll, SSE, the helper)
  * blocks in store_wait() — or puts store_wait_fd() in its own poll/epoll set —
@@ -27,6 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "msg.h"
+
 #define STORE_CHANNEL_MAX 64    /* bytes, [A-Za-z0-9_-] */
 #define STORE_USER_MAX    32    /* characters (code points) of UTF-8 */
 #define STORE_TEXT_MAX    4096  /* bytes of UTF-8 */
@@ -34,9 +38,19 @@
 
 struct store;
 
+/*
+ * The event column, as sql/schema.sql declares it; store_open() adds it to
+ * a database created before it existed (the messages keep "message").
+ */
+#define STORE_EVENT_COLUMN \
+	"event TEXT NOT NULL DEFAULT 'message' CHECK (length(event) BETWEEN 1 AND 32" \
+	" AND event GLOB '[a-z]*' AND event NOT GLOB '*[^a-z0-9_-]*')"
+
 struct store_msg {
 	int64_t id;
 	char    channel[STORE_CHANNEL_MAX + 1];
+	char    event[MSG_EVENT_MAX + 1];      /* "message" unless named */
+	char    user[MSG_USER_BYTES_MAX + 1];  /* who sent it (the helper's "latest wins" key) */
 	char   *json;       /* the message as JSON, NUL-terminated; owned */
 	size_t  json_len;
 };
@@ -73,6 +87,14 @@ int store_replaced(const struct store *st);
  */
 int store_insert(struct store *st, const char *channel, const char *user,
                  const char *text, const char *via, struct store_msg *out);
+
+/*
+ * The same with a named event (msg_check_event; store_insert() stores
+ * "message").  The stored JSON carries "event" when it is not "message".
+ */
+int store_insert_event(struct store *st, const char *channel, const char *event,
+                       const char *user, const char *text, const char *via,
+                       struct store_msg *out);
 
 /*
  * Messages with id > since, ascending, at most limit (≤ STORE_READ_MAX).

@@ -177,6 +177,26 @@ static void hub_closed(struct conn *c)
 
 /* ---- frames out --------------------------------------------------------- */
 
+/*
+ * The "latest wins" key of a message (ws/wsbuf.h): FNV-1a 64 over the event
+ * and the user; the channel is the connection's own.  Two users whose keys
+ * collided would lose a queued position to each other, which the next
+ * position repairs: that is what a position is.  Never 0 (0: no key).
+ */
+static uint64_t latest_key(const struct store_msg *m)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	const char *parts[] = { m->event, m->user };
+
+	for (size_t i = 0; i < 2; i++)
+		for (const char *p = parts[i]; ; p++) {
+			h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+			if (*p == '\0')
+				break;      /* the NUL separates event from user */
+		}
+	return h ? h : 1;
+}
+
 /* {"type":"message","message":<the stored JSON>} as one text frame. */
 static struct wsbuf *message_frame(const struct store_msg *m)
 {
@@ -192,6 +212,8 @@ static struct wsbuf *message_frame(const struct store_msg *m)
 	memcpy(b->data + b->len, m->json, m->json_len);
 	b->len += m->json_len;
 	b->data[b->len++] = '}';
+	if (msg_event_latest_wins(m->event))
+		b->latest_key = latest_key(m);
 	return b;
 }
 
@@ -481,7 +503,8 @@ static void hub_message(struct conn *c, int opcode, const unsigned char *data,
 		send_error(c, 400, err);
 		return;
 	}
-	if (!hub.st || store_insert(hub.st, f.channel.s, f.user.s, f.text.s, "ws", &m) < 0) {
+	if (!hub.st || store_insert_event(hub.st, f.channel.s, f.event.s, f.user.s,
+	                                  f.text.s, "ws", &m) < 0) {
 		send_error(c, 503, "the message store is unavailable; send again later");
 		return;
 	}
