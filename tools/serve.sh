@@ -45,13 +45,6 @@ die() { echo "serve.sh: $*" >&2; exit 1; }
 # As root the servers drop to www-data (SPEC: "as root it runs children as
 # www-data"); as anyone else everything runs as that user.
 if [ "$(id -u)" = 0 ]; then RUN_USER=www-data; else RUN_USER=; fi
-as_run_user() { # command... — runs it as RUN_USER (root only)
-	if [ -n "$RUN_USER" ]; then
-		setpriv --reuid="$RUN_USER" --regid="$RUN_USER" --init-groups -- "$@"
-	else
-		"$@"
-	fi
-}
 
 # ---- helpers ---------------------------------------------------------------
 
@@ -346,13 +339,10 @@ setup_env() {
 	if [ "$WS" = 1 ] && [ -x "$BUILD/ws/rtlab-wsd" ] && port_accepts "$WS_PORT"; then
 		die "port $WS_PORT is already in use"
 	fi
-	echo "$PORT $WS_PORT $SERVER $MODE" >"$RUN_DIR/ports" 2>/dev/null || true
 }
 
 cmd_start() {
 	setup_env
-	mkdir -p "$RUN_DIR"/{db,logs,run}
-	DB_FILE=$RUN_DIR/db/rtlab.db
 	stage
 	{
 		printf 'PORT=%s\nWS_PORT=%s\nSERVER=%s\nMODE=%s\nMPM=%s\nRT_DB=%s\n' \
@@ -408,8 +398,8 @@ demo)
 _helper)
 	# Runs in its own session (setsid) as the run user; exec keeps the pid.
 	exec_args=(--listen "127.0.0.1:$WS_PORT" --db "$RT_DB")
-	if [ "$(id -u)" = 0 ]; then
-		exec setpriv --reuid=www-data --regid=www-data --init-groups -- \
+	if [ -n "$RUN_USER" ]; then
+		exec setpriv --reuid="$RUN_USER" --regid="$RUN_USER" --init-groups -- \
 			"$RUN_DIR/bin/rtlab-wsd" "${exec_args[@]}"
 	fi
 	exec "$RUN_DIR/bin/rtlab-wsd" "${exec_args[@]}"
