@@ -3,7 +3,8 @@
 #
 #   tools/serve.sh start        start in the background; prints the run dir once
 #                               the web server AND the WebSocket helper accept
-#   tools/serve.sh stop RUN_DIR stop exactly the processes `start` recorded
+#   tools/serve.sh stop RUN_DIR stop exactly the processes `start` recorded;
+#                               returns once they are gone and the ports free
 #   tools/serve.sh demo         start, print the URL, Ctrl-C/SIGTERM stops all
 #
 # Environment:
@@ -17,6 +18,7 @@
 #   APACHE_DEFINES   names passed to Apache as -D NAME (e.g. RTLAB_WS_UPGRADE)
 #   RTLAB_BUILD      the built tree whose binaries are staged (default: repo root)
 #   WS=0             do not start the helper
+#   STOP_WAIT=10     seconds `stop` waits after SIGTERM before SIGKILL
 #   RT_*             passed to every endpoint and to the helper (RT_DB included;
 #                    default RT_DB is RUN_DIR/db/rtlab.db)
 #
@@ -91,37 +93,81 @@ proc_start() { # pid — its start time in clock ticks since boot, or nothing
 	echo "${fields[19]}"
 }
 
+port_listener() { # port — who listens on it ("apache2",pid=123 ...), or nothing
+	local who
+	if ! command -v ss >/dev/null; then
+		port_accepts "$1" && echo "a process"
+		return 0
+	fi
+	ss -Hltn "sport = :$1" 2>/dev/null | grep -q . || return 0
+	who=$(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o '"[^"]*",pid=[0-9]*' | sort -u | tr '\n' ' ')
+	echo "${who:-a process of another user}"
+}
+
+# Stop a run and return only once every process of it is gone and its ports
+# are free, so that the next start (a test, a bench run) never meets a
+# half-stopped server: SIGTERM, up to STOP_WAIT seconds (10) for a clean
+# exit, then SIGKILL of what is left, saying so.
 stop_run() { # run_dir
-	local dir=$1 pids left i
+	local dir=$1 pids left i port busy="" ports=""
 	[ -f "$dir/pids" ] || return 0
 	pids=$(run_pids "$dir")
 	[ -n "$pids" ] && kill -TERM $pids 2>/dev/null || true
-	for i in $(seq 1 50); do            # up to 5 s for a clean exit
+	for i in $(seq 1 $((${STOP_WAIT:-10} * 10))); do
 		left=$(run_pids "$dir")
 		[ -z "$left" ] && break
 		sleep 0.1
 	done
-	left=$(run_pids "$dir")
 	if [ -n "$left" ]; then
+		echo "serve.sh: stop: still running ${STOP_WAIT:-10} s after SIGTERM, sent SIGKILL: $left" >&2
 		kill -KILL $left 2>/dev/null || true
-		sleep 0.2
+		for i in $(seq 1 50); do
+			left=$(run_pids "$dir")
+			[ -z "$left" ] && break
+			sleep 0.1
+		done
+		[ -z "$left" ] || echo "serve.sh: stop: not gone even after SIGKILL: $left" >&2
 	fi
+	# A listening socket closes with the last process holding it, so the
+	# ports should be free now; wait a little in case one still closes.
+	[ -f "$dir/info" ] && ports=$(sed -n 's/^\(WS_\)\{0,1\}PORT=//p' "$dir/info")
+	for i in $(seq 1 50); do
+		busy=""
+		for port in $ports; do [ -n "$(port_listener "$port")" ] && busy="$busy $port"; done
+		[ -z "$busy" ] && break
+		sleep 0.1
+	done
+	for port in $busy; do
+		echo "serve.sh: stop: port $port is still listening after the run stopped: $(port_listener "$port")" >&2
+	done
 	: >"$dir/pids"
+	[ -z "$left" ] && [ -z "$busy" ]
 }
 
 record() { # pid what
 	echo "$1 $(proc_start "$1") $2" >>"$RUN_DIR/pids"
 }
 
-wait_for() { # port pid what logfile — until port accepts, or the pid dies
-	local i
+# Until the port accepts connections from the process we started; if it
+# does not, say plainly why (it exited, or it is still not listening, or
+# someone else holds the port) with the last lines of its logs.
+wait_for() { # port pid what logfile...
+	local port=$1 pid=$2 what=$3 i why log; shift 3
 	for i in $(seq 1 300); do        # up to 30 s on a loaded machine
-		port_accepts "$1" && return 0
-		kill -0 "$2" 2>/dev/null || break
+		kill -0 "$pid" 2>/dev/null || break
+		port_accepts "$port" && return 0
 		sleep 0.1
 	done
-	echo "serve.sh: $3 did not start listening on 127.0.0.1:$1" >&2
-	[ -f "$4" ] && tail -n 20 "$4" >&2
+	if kill -0 "$pid" 2>/dev/null; then
+		why="still not listening after 30 s"
+	else
+		why="it exited before listening"
+		port_accepts "$port" && why="$why; the port is held by $(port_listener "$port")"
+	fi
+	echo "serve.sh: $what did not start listening on 127.0.0.1:$port: $why" >&2
+	for log; do
+		[ -s "$log" ] && { echo "--- last lines of $log:"; tail -n 20 "$log"; } >&2
+	done
 	return 1
 }
 
@@ -256,7 +302,7 @@ start_apache() {
 	env RT_DB="$RT_DB" setsid apache2 -f "$RUN_DIR/conf/httpd.conf" "${defines[@]}" -DFOREGROUND \
 		</dev/null >>"$RUN_DIR/logs/stderr.log" 2>&1 &
 	record $! apache2
-	wait_for "$PORT" $! apache "$RUN_DIR/logs/error.log"
+	wait_for "$PORT" $! apache "$RUN_DIR/logs/error.log" "$RUN_DIR/logs/stderr.log"
 }
 
 # ---- lighttpd --------------------------------------------------------------
@@ -290,7 +336,7 @@ start_lighttpd() {
 	env RT_DB="$RT_DB" setsid lighttpd -D -f "$conf" \
 		</dev/null >>"$RUN_DIR/logs/stderr.log" 2>&1 &
 	record $! lighttpd
-	wait_for "$PORT" $! lighttpd "$RUN_DIR/logs/error.log"
+	wait_for "$PORT" $! lighttpd "$RUN_DIR/logs/error.log" "$RUN_DIR/logs/stderr.log"
 }
 
 # ---- the WebSocket helper ----------------------------------------------------
