@@ -6,6 +6,7 @@
 #   tools/serve.sh stop RUN_DIR stop exactly the processes `start` recorded;
 #                               returns once they are gone and the ports free
 #   tools/serve.sh demo         start, print the URL, Ctrl-C/SIGTERM stops all
+#   tools/serve.sh pids RUN_DIR the live pids of a run (what `stop` would stop)
 #
 # Environment:
 #   PORT=8080        web server port on 127.0.0.1
@@ -418,6 +419,10 @@ stop)
 	[ -n "${2:-}" ] || die "usage: serve.sh stop RUN_DIR"
 	stop_run "$2"
 	;;
+pids)          # serve.sh pids RUN_DIR: the live pids of the run, space-separated
+	[ -n "${2:-}" ] || die "usage: serve.sh pids RUN_DIR"
+	run_pids "$2"; echo
+	;;
 stop-helper)   # serve.sh stop-helper RUN_DIR: the helper alone (tests restart it)
 	[ -n "${2:-}" ] || die "usage: serve.sh stop-helper RUN_DIR"
 	stop_helper "$2"
@@ -451,7 +456,7 @@ _helper)
 	exec "$RUN_DIR/bin/rtlab-wsd" "${exec_args[@]}"
 	;;
 *)
-	sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,/^set -eu$/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac
