@@ -37,12 +37,15 @@ port_free() { # port — 0 if nothing listens on it
 	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-alive() { # "pid:starttime ..." — prints those still running (same start time)
-	local p pid start now
+alive() { # "pid:starttime ..." — prints "pid(name)" of those still running
+	local p pid start now name
 	for p in $1; do
 		pid=${p%%:*} start=${p#*:}
-		now=$(awk '{ sub(/^.*\) /, ""); print $20 }' "/proc/$pid/stat" 2>/dev/null)
-		[ "$now" = "$start" ] && printf '%s ' "$pid"
+		# state and start time; a zombie (Z) has exited and only awaits its
+		# parent's wait(), so it counts as gone.
+		read -r now name < <(awk '{ c = $0; sub(/^[^(]*\(/, "", c); sub(/\) .*$/, "", c)
+			sub(/^.*\) /, ""); if ($1 != "Z") print $20, c }' "/proc/$pid/stat" 2>/dev/null)
+		[ "$now" = "$start" ] && printf '%s(%s) ' "$pid" "$name"
 	done
 }
 
@@ -123,6 +126,8 @@ until curl -fsS -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null; do
 done
 RUN_DIR=$(sed -n 's/.*run dir \(.*\) (logs in logs\/)$/\1/p' "$LOG" | tail -n 1)
 step "http://127.0.0.1:$PORT/ answers (run dir ${RUN_DIR:-unknown})"
+sed -n 's/^\(deps: .*\)/  \1/p; s/^\(rtlab: .*\)/  \1/p' "$LOG"
+grep -q '^make\[1\]: Entering' "$LOG" && echo "  (built by make all: $(grep -c '^cc ' "$LOG") compiler runs)"
 grep -q "undefined reference" "$LOG" && fail "the log shows link errors"
 
 # 4. A send and a poll: the text comes back from the store.
@@ -150,8 +155,12 @@ else
 	MAKE_PID=""
 	step "stopped by SIGINT to its session ($(echo $procs | wc -w) processes were running)"
 fi
-left=$(alive "$procs")
-[ -z "$left" ] || fail "processes left after the stop: $left"
+for i in $(seq 1 50); do     # a process may take a moment to finish exiting
+	left=$(alive "$procs")
+	[ -z "$left" ] && break
+	sleep 0.1
+done
+[ -z "$left" ] || fail "processes left 5 s after the stop: $left"
 port_free "$PORT" || fail "port $PORT still answers after the stop"
 if [ -z "$left" ] && port_free "$PORT"; then step "no process left, port $PORT free"; fi
 
