@@ -4,6 +4,7 @@
 # them, builds, and serves.  CI runs it (as root) before `make test`.
 #
 #   tools/fresh-machine-check.sh        (root only; Debian with apt)
+#   FRESH_REV=<commit> tools/fresh-machine-check.sh   check that commit instead
 #
 # What it does, and checks:
 #   1. clones this checkout's HEAD into a temporary directory;
@@ -85,6 +86,9 @@ command -v apt-get >/dev/null || { echo "fresh-machine: needs Debian's apt-get" 
 # 1. A fresh clone of what is committed here.
 TMP=$(mktemp -d /tmp/rtlab-fresh.XXXXXX)
 git clone -q "$ROOT" "$TMP/rtlab" || { fail "git clone"; exit 1; }
+if [ -n "${FRESH_REV:-}" ]; then
+	git -C "$TMP/rtlab" checkout -q "$FRESH_REV" || { fail "no commit $FRESH_REV"; exit 1; }
+fi
 step "cloned $(git -C "$TMP/rtlab" rev-parse --short HEAD) into $TMP/rtlab"
 
 # 2. Remove the build packages that can go without taking anything else.
