@@ -9,6 +9,8 @@
 #   4. integration tests (node --test tests/integration/): real Apache in each
 #      mode, real lighttpd, the WebSocket helper, strict clients
 #   5. browser tests (node --test tests/browser/): headless Debian chromium
+#   6. documentation (node --test tests/docs/): every relative link resolves
+#      inside the repository, no file points at the developers' shared dir
 #
 # RT_TEST_QUICK=1 skips valgrind and the sanitizer pass (for a quick local run).
 set -u
@@ -101,6 +103,9 @@ run_node "integration" tests/integration
 
 note "browser tests (headless chromium)"
 run_node "browser" tests/browser
+
+note "documentation links"
+run_node "docs" tests/docs
 
 echo
 for f in "${failures[@]}"; do echo "FAILED: $f"; done

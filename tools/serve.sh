@@ -45,8 +45,8 @@ APACHE_MODULES=/usr/lib/apache2/modules
 
 die() { echo "serve.sh: $*" >&2; exit 1; }
 
-# As root the servers drop to www-data (SPEC: "as root it runs children as
-# www-data"); as anyone else everything runs as that user.
+# As root the servers drop to www-data (docs/protocol.md, "Commands": as
+# root it runs the children as www-data); as anyone else everything runs as that user.
 if [ "$(id -u)" = 0 ]; then RUN_USER=www-data; else RUN_USER=; fi
 
 # ---- helpers ---------------------------------------------------------------
