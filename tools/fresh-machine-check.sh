@@ -119,7 +119,10 @@ LOG=$TMP/make-demo.log
 MAKE_PID=$!
 step "make demo PORT=$PORT started (pid $MAKE_PID, log $LOG)"
 deadline=$(( $(date +%s) + TIMEOUT ))
-until curl -fsS -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null; do
+# Up means: make demo printed its URL (it does once the web server and the
+# helper accept) and the page answers.
+until grep -q "^rtlab: http://127.0.0.1:$PORT/" "$LOG" &&
+      curl -fsS -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null; do
 	if ! kill -0 "$MAKE_PID" 2>/dev/null; then
 		fail "make demo exited before the page answered; its last lines:"; tail -n 30 "$LOG"; exit 1
 	fi
@@ -129,7 +132,8 @@ until curl -fsS -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null; do
 	sleep 1
 done
 RUN_DIR=$(sed -n 's/.*run dir \(.*\) (logs in logs\/)$/\1/p' "$LOG" | tail -n 1)
-step "http://127.0.0.1:$PORT/ answers (run dir ${RUN_DIR:-unknown})"
+[ -n "$RUN_DIR" ] || { fail "make demo did not say its run directory"; exit 1; }
+step "http://127.0.0.1:$PORT/ answers (run dir $RUN_DIR)"
 sed -n 's/^\(deps: .*\)/  \1/p; s/^\(rtlab: .*\)/  \1/p' "$LOG"
 grep -q '^make\[1\]: Entering' "$LOG" && echo "  (built by make all: $(grep -c '^cc ' "$LOG") compiler runs)"
 grep -q "undefined reference" "$LOG" && fail "the log shows link errors"
