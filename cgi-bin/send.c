@@ -21,7 +21,7 @@
  * store's change wait (lib/store.c), not by this program.
  *
  * channel defaults to "lobby" and user to "anon"; text is required.  An
- * optional event names the message (SPEC "Messages", [a-z][a-z0-9_-]{0,31},
+ * optional event names the message (docs/protocol.md "Messages", [a-z][a-z0-9_-]{0,31},
  * default "message"): SSE subscribers receive it as the "event:" line, so a
  * page can addEventListener('goal', …); the JSON answers carry "event" when
  * it is not "message":
@@ -29,7 +29,7 @@
  *   201 {"id":43,"channel":"match","user":"referee","text":"1-0",
  *        "ts":1795830491700,"via":"http","event":"goal"}
  *
- * Bad input gets SPEC.md's status and a JSON error, and the process goes on
+ * Bad input gets docs/protocol.md's status and a JSON error, and the process goes on
  * serving: 405 (not POST, with Allow), 403 (an Origin that is not ours),
  * 415 (neither form nor JSON), 413 (body over 16 KiB), 400 (bad JSON, a
  * member that is not a string, invalid UTF-8, a NUL character, an empty or

@@ -61,7 +61,7 @@
 #include "sse.h"
 #include "store.h"
 
-#define RETRY_MS          2000  /* SPEC: the client's reconnection delay */
+#define RETRY_MS          2000  /* protocol.md: the client's reconnection delay */
 #define HEARTBEAT_DEFAULT 15    /* s, when $RT_SSE_HEARTBEAT is unset */
 #define MAX_AGE_DEFAULT   240   /* s, when $RT_SSE_MAX_AGE is unset: below
                                    mod_fcgid's own FcgidBusyTimeout (300) */
@@ -95,7 +95,7 @@ static int write_message(struct http_req *r, const struct store_msg *m,
 		*buf = p;
 		*cap = need;
 	}
-	/* The message's event name (SPEC "Messages", default "message") is
+	/* The message's event name (docs/protocol.md "Messages", default "message") is
 	 * the event's type: the browser dispatches it to
 	 * addEventListener(<name>) (WHATWG HTML §9.2.6, "dispatch the event"). */
 	return write_flush(r, *buf, sse_format_event(*buf, *cap, m->id, m->event,

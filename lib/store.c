@@ -55,7 +55,7 @@ enum {
 /*
  * Every read returns the same five columns: id, channel, event, user, and
  * the message as JSON built by SQLite (json_object escapes every string),
- * with "event" only when it is not the default "message" (SPEC "Messages").
+ * with "event" only when it is not the default "message" (docs/protocol.md "Messages").
  */
 #define MSG_OBJECT \
 	"json_object('id', id, 'channel', channel, 'user', user, 'text', text," \

@@ -11,7 +11,7 @@
  * Messages come back as ready-made JSON built by SQLite's json_object(), so no
  * caller ever escapes a string by hand:
  *   {"id":42,"channel":"lobby","user":"alice","text":"hi","ts":1795830491671,"via":"ws"}
- * and, for a named event (SPEC "Messages"), "event" last:
+ * and, for a named event (docs/protocol.md "Messages"), "event" last:
  *   {"id":43,"channel":"match","user":"referee","text":"…","ts":…,"via":"http","event":"goal"}
  *
  * The change wait: a process that holds a client (long-poll, SSE, the helper)

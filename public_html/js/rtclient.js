@@ -15,7 +15,7 @@
  *   client.stats;    // { transport, state, received, requests, bytes, reconnects, ... }
  *   client.close();
  *
- * The one idea: every message carries an id that only grows (SPEC.md), so the
+ * The one idea: every message carries an id that only grows (docs/protocol.md), so the
  * client keeps the last id it delivered and passes it as `since` whenever it
  * (re)connects, on any transport.  The server sends everything after it; the
  * client drops any id it has already delivered.  Switching transports, or
@@ -47,7 +47,7 @@ const DEFAULTS = {
 	transports: ['ws', 'sse', 'longpoll', 'poll'],
 	base: '',                 // '' = same origin as the page
 	history: 20,              // messages shown on a fresh start (no last id yet)
-	events: ['message'],      // the event names delivered (SPEC "Messages": default message)
+	events: ['message'],      // the event names delivered (docs/protocol.md "Messages": default message)
 	since: null,              // start after this id instead
 	connectTimeoutMs: 5000,
 	silenceMs: 30000,
@@ -87,7 +87,7 @@ export function describeHttpStatus(status, detail) {
 	return `${status}: ${words}${detail ? ` (${detail})` : ''}`;
 }
 
-/* RFC 6455 §7.4.1 close codes, plus the ones SPEC.md gives meaning to. */
+/* RFC 6455 §7.4.1 close codes, plus the ones docs/protocol.md gives meaning to. */
 const CLOSE_WORDS = {
 	1000: 'closed normally',
 	1001: 'the WebSocket helper is shutting down (going away)',
@@ -108,7 +108,7 @@ export function describeCloseCode(code, reason) {
 /* ---- sending: one POST, the same for every transport --------------------- */
 
 /*
- * Stores one message through send.fcgi.  event (optional, SPEC "Messages":
+ * Stores one message through send.fcgi.  event (optional, docs/protocol.md "Messages":
  * [a-z][a-z0-9_-]{0,31}, default message) names it: SSE subscribers get it
  * as the event's type.  Resolves to the stored message; rejects with an
  * Error whose message is in words.

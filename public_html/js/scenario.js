@@ -19,7 +19,7 @@ export function urlParam(name, dflt, pattern = /^[A-Za-z0-9_-]{1,64}$/) {
 	return v !== null && pattern.test(v) ? v : dflt;
 }
 
-/* The channel from ?channel= (SPEC: [A-Za-z0-9_-]{1,64}), else dflt. */
+/* The channel from ?channel= (docs/protocol.md: [A-Za-z0-9_-]{1,64}), else dflt. */
 export function scenarioChannel(dflt) {
 	return urlParam('channel', dflt);
 }

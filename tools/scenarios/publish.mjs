@@ -4,7 +4,7 @@
 //
 //   import { options, publishHttp, openPublisherSocket, sleep } from './publish.mjs';
 //
-// Publishers are ordinary clients of the SPEC's endpoints: they work against
+// Publishers are ordinary clients of the endpoints (docs/protocol.md): they work against
 // any rtlab server (make demo, a course server) and need nothing but node.
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
