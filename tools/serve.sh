@@ -206,6 +206,8 @@ stage() {
 	done
 	[ $n -gt 0 ] || echo "serve.sh: warning: no endpoints built in $BUILD/cgi-bin (run make)" >&2
 	cp -r "$ROOT"/public_html/. "$RUN_DIR/htdocs/" 2>/dev/null || true
+	# The study guides, for the pages' "why" boxes (docs/scenarios.md, ...).
+	mkdir -p "$RUN_DIR/htdocs/docs" && cp "$ROOT"/docs/*.md "$RUN_DIR/htdocs/docs/"
 	cp "$ROOT"/apache-conf/*.conf "$RUN_DIR/conf/"
 	if [ -x "$BUILD/ws/rtlab-wsd" ] && [ "$WS" = 1 ]; then
 		cp "$BUILD/ws/rtlab-wsd" "$RUN_DIR/bin/"

@@ -2,7 +2,7 @@
 // that outlives the request (the 202 comes while the job still runs, under
 // FastCGI and under plain CGI, whose stdout pipe the job must not hold), the
 // job publishes progress and then a SHA-256 that this test recomputes, at
-// most four run at once, and every bad request gets its SPEC status.
+// most four run at once, and every bad request gets its status (docs/protocol.md).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
