@@ -63,7 +63,7 @@ async function symbol(sym, index) {
 		}
 	}
 	if (socket) {
-		while (socket.buffered > 0) await sleep(10);
+		while (socket.buffered > 0 && socket.socket.readyState === socket.socket.OPEN) await sleep(10);
 		await sleep(200);
 		socket.close();
 	}
@@ -76,8 +76,11 @@ const report = setInterval(() => {
 	last = total;
 	behindMs = 0;
 }, 1000);
-process.on('SIGINT', () => { stopping = true; });
-process.on('SIGTERM', () => { stopping = true; });
+// A signal ends the run: the loops stop, and the process exits within a
+// second even if the server is already gone.
+const stop = () => { stopping = true; setTimeout(() => process.exit(0), 1000).unref(); };
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
 await Promise.all(SYMBOLS.slice(0, opt.symbols).map(symbol)).catch((err) => {
 	console.error(`ticker.mjs: ${err.message}`);
 	process.exit(1);
