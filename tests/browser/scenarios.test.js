@@ -261,7 +261,7 @@ for (const server of ['apache', 'lighttpd']) describe(`scenarios behind ${server
 		for (const bot of bots) assert.deepEqual(await shown(c, bot), { n: MOVES, x: MOVES % 600 });
 		const received = Number(await figure(c, 'received')), skipped = Number(await figure(c, 'skipped'));
 		console.log(`# ${server}: the frozen tab received ${received} positions, ${skipped} replaced by newer ones ` +
-			`(of ${bots.length * MOVES} + alpha's and beta's)`);
+			`(of ${bots.length * MOVES} + alpha's and beta's), ${await figure(c, 'reconnects')} reconnects`);
 		assert.deepEqual([...a.rtlabErrors, ...b.rtlabErrors, ...c.rtlabErrors], []);
 	});
 
