@@ -260,8 +260,10 @@ for (const server of ['apache', 'lighttpd']) describe(`scenarios behind ${server
 		ws.close();
 		for (const bot of bots) assert.deepEqual(await shown(c, bot), { n: MOVES, x: MOVES % 600 });
 		const received = Number(await figure(c, 'received')), skipped = Number(await figure(c, 'skipped'));
-		console.log(`# ${server}: the frozen tab received ${received} positions, ${skipped} replaced by newer ones ` +
-			`(of ${bots.length * MOVES} + alpha's and beta's), ${await figure(c, 'reconnects')} reconnects`);
+		// Diagnostic, not asserted: how much the helper replaced depends on how
+		// much the proxy and the browser buffered first (docs/scenarios.md).
+		console.log(`# ${server}: the frozen tab received ${received} positions (gaps seen: ${skipped}) ` +
+			`of ${bots.length * MOVES} + alpha's and beta's; ${await figure(c, 'reconnects')} reconnects`);
 		assert.deepEqual([...a.rtlabErrors, ...b.rtlabErrors, ...c.rtlabErrors], []);
 	});
 
