@@ -25,8 +25,9 @@
  * messages.  A cursor above the store's newest id (the database was
  * recreated) starts from the current end.
  *
- * Between messages the process sleeps in store_wait() (inotify on the
- * database's WAL, lib/store.h), so an idle stream costs no CPU.  Every
+ * Between messages the process sleeps in store_wait() (inotify on its
+ * channel's notify file, lib/store.h), so an idle stream costs no CPU, and
+ * a commit on another channel does not even wake it.  Every
  * RT_SSE_HEARTBEAT seconds (default 15) it writes a ": heartbeat" comment:
  * clients ignore comments, but it keeps proxies from timing the stream out
  * and it is how we notice a client that has gone — FastCGI tells us nothing
@@ -231,6 +232,8 @@ static void handle_sse(struct http_req *r, struct store **st)
 	now = now_ms();
 	end = now + max_age_ms;
 	next_heartbeat = now + heartbeat_ms;
+	if (store_watch(*st, c.channel, cursor) < 0)   /* wake for this channel only */
+		goto out;
 	for (;;) {
 		int64_t until;
 		int woke;
@@ -254,8 +257,19 @@ static void handle_sse(struct http_req *r, struct store **st)
 		} while (woke == 0 && now < until && !http_stopping());
 		if (woke < 0 || http_stopping())
 			goto out;        /* SIGTERM: end cleanly, the client resumes */
+		if (woke == STORE_WAIT_RESET) {
+			/* The database was recreated: go on with the new one from its
+			 * first message, so nothing stored in it is lost (docs/store.md). */
+			store_close(*st);
+			if ((*st = store_open(NULL, NULL)) == NULL ||
+			    store_watch(*st, c.channel, 0) < 0)
+				goto out;
+			cursor = 0;
+		}
 	}
 out:
+	if (*st != NULL)
+		store_unwatch(*st, c.channel);
 	free(buf);
 }
 

@@ -67,6 +67,11 @@ int hub_open(void)
 		err = "cannot read the newest id";
 		goto fail;
 	}
+	for (struct channel *ch = hub.channels; ch; ch = ch->next)
+		if (store_watch(hub.st, ch->name, hub.cursor) < 0) {   /* a reopened store */
+			err = "out of memory";
+			goto fail;
+		}
 	hub.wait_fd = store_wait_fd(hub.st);
 	if (hub.wait_fd >= 0 && ae_add(wsd.loop, hub.wait_fd, AE_READABLE, &store_src) < 0)
 		hub.wait_fd = -1;  /* store_wait_next_ms() then bounds the sleep */
@@ -121,6 +126,11 @@ static struct channel *channel_hold(const char *name)
 		if (!(ch = calloc(1, sizeof *ch)))
 			return NULL;
 		snprintf(ch->name, sizeof ch->name, "%s", name);
+		/* Wake for this channel's commits from now on (per-channel wakes). */
+		if (hub.st && store_watch(hub.st, ch->name, hub.cursor) < 0) {
+			free(ch);
+			return NULL;
+		}
 		ch->next = hub.channels;
 		hub.channels = ch;
 	}
@@ -137,6 +147,8 @@ static void channel_release(struct channel *ch)
 	while (*p != ch)
 		p = &(*p)->next;
 	*p = ch->next;
+	if (hub.st)
+		store_unwatch(hub.st, ch->name);
 	free(ch);
 }
 
@@ -371,13 +383,14 @@ void hub_on_store_event(void)
 {
 	if (!hub.st)
 		return;
-	/* One stat per event: events come with commits, not per message sent. */
-	if (store_replaced(hub.st)) {
+	switch (store_wait_check(hub.st)) {
+	case STORE_WAIT_RESET:
 		reopen_replaced();
 		return;
-	}
-	if (store_wait_check(hub.st) == 1)
+	case STORE_WAIT_CHANGE:
 		fanout();
+		break;
+	}
 	schedule_check();
 }
 
