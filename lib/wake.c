@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,7 +244,10 @@ static int drain_events(struct wake *wk)
 	int found = 0;
 	ssize_t n;
 
+	/* One read(2) per wake as a rule: a short read means the queue is empty
+	 * (an event that comes later makes the fd readable again). */
 	while ((n = read(wk->fd, buf, sizeof buf)) > 0) {
+		int more = (size_t)n + sizeof(struct inotify_event) + NAME_MAX + 1 > sizeof buf;
 		for (char *p = buf; p < buf + n; ) {
 			const struct inotify_event *ev = (const struct inotify_event *)p;
 			p += sizeof *ev + ev->len;
@@ -270,6 +274,8 @@ static int drain_events(struct wake *wk)
 				}
 			}
 		}
+		if (!more)
+			break;
 	}
 	return found;
 }
