@@ -57,6 +57,7 @@
 #define RETRY_MS          2000  /* SPEC: the client's reconnection delay */
 #define HEARTBEAT_DEFAULT 15    /* s, when $RT_SSE_HEARTBEAT is unset */
 #define MAX_AGE_DEFAULT   240   /* s, when $RT_SSE_MAX_AGE is unset */
+#define PROBE_MS(hb)      ((hb) / 4 < 1000 ? (hb) / 4 : 1000)  /* after a heartbeat */
 
 /* ---- static helpers ----------------------------------------------------- */
 
@@ -172,7 +173,8 @@ static void handle_sse(struct http_req *r, struct store **st)
 	                                    HEARTBEAT_DEFAULT) * 1000;
 	int64_t max_age_ms = http_env_int("RT_SSE_MAX_AGE", 1, 24 * 3600,
 	                                  MAX_AGE_DEFAULT) * 1000;
-	int64_t cursor, last_id, now, end, next_heartbeat;
+	int64_t cursor, last_id, now, end, next_heartbeat, next_probe = INT64_MAX;
+	int probes = 0;
 	struct http_cursor c;
 	const char *err;
 	char *buf = NULL, line[64];
@@ -249,8 +251,21 @@ static void handle_sse(struct http_req *r, struct store **st)
 			                                            "heartbeat")) < 0)
 				goto out;
 			next_heartbeat = now + heartbeat_ms;
+			probes = 2;
+			next_probe = now + PROBE_MS(heartbeat_ms);
+		} else if (probes > 0 && now >= next_probe) {
+			/* A vanished client: the server's first write after the
+			 * heartbeat only draws the peer's RST, its second fails and it
+			 * closes our connection, our third write fails (docs/sse.md).
+			 * Two blank lines, which EventSource ignores, get there within
+			 * the heartbeat instead of two heartbeats later. */
+			if (write_flush(r, "\n", 1) < 0)
+				goto out;
+			next_probe = --probes > 0 ? now + PROBE_MS(heartbeat_ms) : INT64_MAX;
 		}
 		until = next_heartbeat < end ? next_heartbeat : end;
+		if (next_probe < until)
+			until = next_probe;
 		do {
 			woke = store_wait(*st, (int)(until - now));
 			now = now_ms();

@@ -127,10 +127,13 @@ struct store *store_open(const char *path, const char **errstr)
 	st->dev = sb.st_dev;
 	st->ino = sb.st_ino;
 	/* RT_NO_INOTIFY=1 forces the timed fallback: for tests, and for
-	 * filesystems where inotify never hears of other writers. */
+	 * filesystems where inotify never hears of other writers.
+	 * RT_SLOW_CHECK_MS: how soon writers that do not announce (the sqlite3
+	 * shell) are seen; 0 when every writer is rtlab (docs/store.md). */
 	err = "out of memory";
-	if (wake_init(&st->wake, path,
-	              http_env_int("RT_NO_INOTIFY", 0, 1, 0) != 0) < 0)
+	if (wake_init(&st->wake, path, http_env_int("RT_NO_INOTIFY", 0, 1, 0) != 0,
+	              (int)http_env_int("RT_SLOW_CHECK_MS", 0, 60000,
+	                                STORE_SLOW_CHECK_MS)) < 0)
 		goto fail;
 	return st;
 fail:

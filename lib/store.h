@@ -118,8 +118,9 @@ void store_msgs_free(struct store_msgs *ms);   /* accepts NULL */
  *   -1                     error.
  * Who is "never late" for: every rtlab writer (store_insert announces its
  * commit).  A writer that is not rtlab (the sqlite3 shell) is noticed by a
- * slower check, within about STORE_SLOW_CHECK_MS while the database is
- * being written, and at no cost while it is idle.  A connection's own
+ * slower check, within about STORE_SLOW_CHECK_MS (RT_SLOW_CHECK_MS; 0 turns
+ * it off) while the database is being written, and at no cost while it is
+ * idle.  A connection's own
  * commits need no wake: after store_insert() the caller reads on its own.
  *
  * For an event loop: put store_wait_fd() (readable on a possible change; -1
@@ -131,7 +132,7 @@ void store_msgs_free(struct store_msgs *ms);   /* accepts NULL */
  */
 #define STORE_WAIT_CHANGE   1
 #define STORE_WAIT_RESET    2
-#define STORE_SLOW_CHECK_MS 1000
+#define STORE_SLOW_CHECK_MS 1000   /* default of $RT_SLOW_CHECK_MS */
 
 int store_watch(struct store *st, const char *channel, int64_t after);
 void store_unwatch(struct store *st, const char *channel);

@@ -42,7 +42,7 @@ int64_t wake_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int wake_init(struct wake *wk, const char *db_path, int no_inotify)
+int wake_init(struct wake *wk, const char *db_path, int no_inotify, int slow_ms)
 {
 	char *copy1 = strdup(db_path), *copy2 = strdup(db_path);
 	int rc = -1;
@@ -50,6 +50,7 @@ int wake_init(struct wake *wk, const char *db_path, int no_inotify)
 	memset(wk, 0, sizeof *wk);
 	wk->fd = wk->wal_wd = -1;
 	wk->no_inotify = no_inotify;
+	wk->slow_ms = slow_ms;
 	if (copy1 == NULL || copy2 == NULL)
 		goto out;
 	wk->dir = strdup(dirname(copy1));
@@ -115,10 +116,11 @@ void wake_announce(struct wake *wk, const char *channel, int64_t id,
 /* ---- the waiter's side ---------------------------------------------------- */
 
 /* The -wal watch is one-shot: after one event it is gone until the slow check
- * re-arms it, so a busy database costs a waiter one wake per WAKE_SLOW_MS. */
+ * re-arms it, so a busy database costs a waiter one wake per slow_ms.  With
+ * slow_ms 0 (RT_SLOW_CHECK_MS=0: every writer is rtlab) there is none. */
 static void arm_wal(struct wake *wk)
 {
-	if (wk->fd >= 0 && wk->wal_wd < 0)
+	if (wk->fd >= 0 && wk->wal_wd < 0 && wk->slow_ms > 0)
 		wk->wal_wd = inotify_add_watch(wk->fd, wk->wal_path, IN_MODIFY | IN_ONESHOT);
 }
 
@@ -255,7 +257,7 @@ static int drain_events(struct wake *wk)
 				/* a write to the -wal (the watch is gone now), or it went */
 				wk->wal_wd = -1;
 				if (wk->slow_due == 0)
-					wk->slow_due = wake_now_ms() + WAKE_SLOW_MS;
+					wk->slow_due = wake_now_ms() + wk->slow_ms;
 			} else if (ev->len > 0 && strcmp(ev->name, wk->db_name) == 0) {
 				found |= WAKE_DB_EVENT;
 			} else if (ev->len > 0 && strcmp(ev->name, wk->wal_name) == 0) {
@@ -308,8 +310,8 @@ int wake_check(struct wake *wk)
 	if (wk->fd < 0 && now >= wk->next_tick) {
 		wk->next_tick = now + WAKE_FALLBACK_MS;
 		found |= read_buckets(wk) | WAKE_DB_EVENT;
-		if (wal_moved(wk) && wk->slow_due == 0)
-			wk->slow_due = now + WAKE_SLOW_MS;
+		if (wal_moved(wk) && wk->slow_due == 0 && wk->slow_ms > 0)
+			wk->slow_due = now + wk->slow_ms;
 	}
 	if (wk->slow_due != 0 && now >= wk->slow_due) {
 		/* Re-arm first, so a write after this look is an event again.

@@ -6,7 +6,7 @@
  *    (IN_MODIFY: a writer announced a commit there — lib/notify.h);
  *  - a one-shot watch on the database's -wal file: the slow check for
  *    writers that do not announce (the sqlite3 shell), at most once per
- *    WAKE_SLOW_MS while the database is written to, never when it is idle;
+ *    slow_ms while the database is written to, never when it is idle;
  *  - a watch on the database's directory for the database file being
  *    deleted, created or moved: the store may have been replaced.
  * Without inotify (or with RT_NO_INOTIFY=1) the same checks run on a timer.
@@ -18,9 +18,7 @@
 #include <stdint.h>
 
 #include "notify.h"
-#include "store.h"   /* STORE_SLOW_CHECK_MS */
 
-#define WAKE_SLOW_MS      STORE_SLOW_CHECK_MS  /* unannounced writers */
 #define WAKE_FALLBACK_MS  250    /* no inotify: how often the files are read */
 
 struct wake_watch;               /* one watched bucket */
@@ -31,6 +29,7 @@ struct wake {
 	char *wal_name, *db_name;    /* their basenames, for directory events */
 	char *dir;                   /* the database's directory */
 	int no_inotify;              /* RT_NO_INOTIFY=1 */
+	int slow_ms;                 /* the slow check's period, 0: none */
 	int opened;                  /* wake_open() has run */
 	int fd;                      /* the inotify instance, -1 without */
 	int wal_wd;                  /* the one-shot -wal watch, -1 when not armed */
@@ -46,7 +45,7 @@ struct wake {
 #define WAKE_CHANGE   1          /* a watched bucket moved: read again */
 #define WAKE_DB_EVENT 2          /* the database file was touched: is it replaced? */
 
-int wake_init(struct wake *wk, const char *db_path, int no_inotify);
+int wake_init(struct wake *wk, const char *db_path, int no_inotify, int slow_ms);
 void wake_free(struct wake *wk);
 int wake_open(struct wake *wk);          /* the instance, on the first wait */
 int wake_watch(struct wake *wk, const char *channel, int64_t after);

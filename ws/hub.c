@@ -48,6 +48,8 @@ static struct {
 
 static enum src_kind store_src = SRC_STORE;
 
+static void fanout(void);
+
 static void schedule_check(void)
 {
 	int ms = hub.st ? store_wait_next_ms(hub.st) : -1;
@@ -131,6 +133,7 @@ static struct channel *channel_hold(const char *name)
 			free(ch);
 			return NULL;
 		}
+		schedule_check();        /* the watch may report news at once */
 		ch->next = hub.channels;
 		hub.channels = ch;
 	}
@@ -227,15 +230,20 @@ const char *hub_subscribe(struct conn *c, const struct ws_params *p)
 
 	if (!hub.st)
 		return "the message store is unavailable";
+	/* Wakes are per channel: rows on channels nobody here watched did not
+	 * move the cursor.  Catch up first (before this client is a replaying
+	 * subscriber), so "the current end" is the store's. */
+	if (store_last_id(hub.st, &last) < 0)
+		return "the message store is unavailable";
+	if (last > hub.cursor)
+		fanout();
 	if (!(c->ch = channel_hold(p->channel)))
 		return "out of memory";
 	c->replaying = 1;
 	if (p->since >= 0) {
-		if (store_last_id(hub.st, &last) < 0)
-			goto unavailable;
 		/* SPEC: a since above the newest id means the store was
 		 * recreated: start from the current end. */
-		c->last_sent = p->since > last ? hub.cursor : p->since;
+		c->last_sent = p->since > last ? last : p->since;
 	} else if (p->history == 0) {
 		c->last_sent = hub.cursor;
 	} else {
