@@ -175,8 +175,9 @@ for (const { server, mode } of STACKS) {
       assert.equal(isFree(serving[0]), false, 'the stream\'s process let go while the client listens');
       st.close();
       const t0 = Date.now();
-      // Heartbeats every 1 s: the server notices at a failed write, one to
-      // three heartbeats later depending on the server.  Generous bound.
+      // Heartbeats every 1 s, each followed by two probes (docs/sse.md): the
+      // process learns at a failed write, about one heartbeat later.
+      // Generous bound: correctness here, the figures in tools/sse-freeing.mjs.
       await until(() => isFree(serving[0]), 15_000,
         () => `process ${serving[0]} to be free again: ${procInfo(serving)}`);
       const took = Date.now() - t0;
