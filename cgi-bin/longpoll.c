@@ -131,8 +131,7 @@ static void handle_longpoll(struct http_req *r, struct store **st)
 		if (woke == STORE_WAIT_RESET) {
 			/* The database was recreated: answer reset with its newest id,
 			 * as for a since above it (SPEC; docs/store.md). */
-			store_close(*st);
-			if ((*st = store_open(NULL, NULL)) == NULL)
+			if (store_reopen(st) < 0)
 				goto fail;
 			c.since = INT64_MAX;
 		}

@@ -275,9 +275,7 @@ static void handle_sse(struct http_req *r, struct store **st)
 		if (woke == STORE_WAIT_RESET) {
 			/* The database was recreated: go on with the new one from its
 			 * first message, so nothing stored in it is lost (docs/store.md). */
-			store_close(*st);
-			if ((*st = store_open(NULL, NULL)) == NULL ||
-			    store_watch(*st, c.channel, 0) < 0)
+			if (store_reopen(st) < 0 || store_watch(*st, c.channel, 0) < 0)
 				goto out;
 			cursor = 0;
 		}

@@ -155,6 +155,23 @@ void store_close(struct store *st)
 	free(st);
 }
 
+int store_reopen(struct store **st)
+{
+	char *path = strdup(store_path(*st));
+
+	store_close(*st);
+	*st = NULL;
+	if (path == NULL)
+		return -1;
+	/* An admin's "rm rtlab.db; sqlite3 rtlab.db < schema.sql" is two
+	 * steps: the wait may report the first before the second is done. */
+	for (int waited = 0; (*st = store_open(path, NULL)) == NULL &&
+	     waited < STORE_REOPEN_MS; waited += 50)
+		usleep(50 * 1000);
+	free(path);
+	return *st != NULL ? 0 : -1;
+}
+
 const char *store_path(const struct store *st)
 {
 	return st->path;

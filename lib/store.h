@@ -58,6 +58,14 @@ void store_close(struct store *st);          /* accepts NULL */
 const char *store_path(const struct store *st);
 
 /*
+ * After STORE_WAIT_RESET: closes *st and opens the database now at its path,
+ * waiting up to STORE_REOPEN_MS for it to exist with its schema (deleting and
+ * recreating it are two steps).  0, or -1 with *st NULL.
+ */
+#define STORE_REOPEN_MS 2000
+int store_reopen(struct store **st);
+
+/*
  * 1 if the file at the store's path is no longer the one it opened (deleted,
  * or recreated from sql/schema.sql by an admin), else 0.  A long-lived
  * process checks it per request (one stat) and reopens: its open connection
