@@ -253,7 +253,9 @@ static int drain_events(struct wake *wk)
 		for (char *p = buf; p < buf + n; ) {
 			const struct inotify_event *ev = (const struct inotify_event *)p;
 			p += sizeof *ev + ev->len;
-			if (ev->wd == wk->wal_wd) {
+			if (ev->mask & IN_Q_OVERFLOW) {
+				found |= WAKE_CHANGE | WAKE_DB_EVENT;   /* events were lost */
+			} else if (ev->wd == wk->wal_wd) {
 				/* a write to the -wal (the watch is gone now), or it went */
 				wk->wal_wd = -1;
 				if (wk->slow_due == 0)
