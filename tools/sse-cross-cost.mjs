@@ -8,7 +8,7 @@
 //   node tools/sse-cross-cost.mjs
 //   RTLAB_BUILD=/path/to/another/build node tools/sse-cross-cost.mjs   (e.g. main's)
 
-import { openStream, freshChannel, busyPids, until, sleep, cpuTicks, publish} from '../tests/lib/held.js';
+import { openStream, freshChannel, busyPids, until, sleep, cpuTicks, publish } from '../tests/lib/held.js';
 import { startStack } from '../tests/lib/servers.js';
 const N = 30, MSGS = 100;
 const s = await startStack({ server: 'apache', mode: 'fcgid', env: { RT_SSE_HEARTBEAT: '15', RT_SSE_MAX_AGE: '200' } });
