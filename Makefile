@@ -11,7 +11,7 @@
 # UBSan into build-asan/ (the tests run against both builds).
 
 CC      ?= cc
-PKGS    := fcgi sqlite3 libcrypto
+PKGS    := fcgi sqlite3 libcrypto hiredis
 OPT     ?= -O2 -g
 # pkg-config runs once, when make reads this file.  On a machine without the
 # packages it finds nothing (quietly); that is why demo, bench and lab below
@@ -75,14 +75,17 @@ demo: deps
 	$(MAKE) all
 	PORT=$(PORT) SERVER=$(SERVER) MODE=$(MODE) tools/serve.sh demo
 
-test: deps
+test:
+	tools/deps.sh cluster
 	tools/run-tests.sh
 
-bench: deps
+bench:
+	tools/deps.sh cluster
 	$(MAKE) all
 	tools/bench.sh
 
-lab: deps
+lab:
+	tools/deps.sh cluster
 	$(MAKE) all
 	tools/lab.sh
 

@@ -6,13 +6,24 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-# Build: compiler, libfcgi, SQLite, OpenSSL's libcrypto, Check.
+# Build: compiler, libfcgi, SQLite, OpenSSL's libcrypto, hiredis (the Redis
+# store's client: a small library, so every build has both backends), Check.
 # Servers: Apache (+mod_fcgid), lighttpd, spawn-fcgi for mod_proxy_fcgi.
 # Tests: curl, wrk, valgrind, Chromium, Node, Debian's python3-websockets.
 PKGS="build-essential pkg-config libfcgi-dev libfcgi-bin libsqlite3-dev sqlite3
-libssl-dev check libsubunit-dev apache2 libapache2-mod-fcgid lighttpd
-spawn-fcgi curl wrk valgrind chromium nodejs npm python3-websockets procps
-iproute2 ca-certificates"
+libssl-dev libhiredis-dev check libsubunit-dev apache2 libapache2-mod-fcgid
+lighttpd spawn-fcgi curl wrk valgrind chromium nodejs npm python3-websockets
+procps iproute2 ca-certificates"
+
+# Past one host (docs/scaling.md): the Redis server and the HAProxy balancer,
+# only for what uses them — `make demo CLUSTER=N`, `RT_STORE=redis://...`,
+# and `make test`/`make lab`/`make bench` (deps.sh cluster), whose cluster
+# parts need them.  A course on one host never installs either.
+CLUSTER_PKGS="redis-server haproxy"
+case ${1:-} in cluster) PKGS="$PKGS $CLUSTER_PKGS" ;; esac
+if [ "${CLUSTER:-0}" != 0 ] || case ${RT_STORE:-} in redis://*) true ;; *) false ;; esac; then
+	PKGS="$PKGS $CLUSTER_PKGS"
+fi
 
 missing=""
 for p in $PKGS; do

@@ -419,17 +419,15 @@ static void fanout(void)
  * their since, which is now above the newest id, and so start from the
  * current end (docs/protocol.md).  Then reopen on the new file.
  */
-static void reopen_replaced(void)
+static void reopen_replaced(int code, const char *why)
 {
-	wsd_log(NULL, "store %s was replaced: closing clients, reopening",
-	        store_path(hub.st));
+	wsd_log(NULL, "store %s: %s: closing clients, reopening", store_path(hub.st), why);
 	/* Each close frees one subscription (hub_closed), and a channel goes
 	 * with its last one. */
 	while (hub.channels && hub.channels->subs) {
 		struct sub *s = hub.channels->subs;
 		if (conn_is_open(s->conn))
-			conn_close_with(s->conn, WS_CLOSE_SERVICE_RESTART,
-			                "the store was recreated");
+			conn_close_with(s->conn, code, why);
 		else
 			sub_free(s);   /* cannot happen: a sub lives while its client is open */
 	}
@@ -447,7 +445,10 @@ void hub_on_store_event(void)
 		return;
 	switch (store_wait_check(hub.st)) {
 	case STORE_WAIT_RESET:
-		reopen_replaced();
+		reopen_replaced(WS_CLOSE_SERVICE_RESTART, "the store was recreated");
+		return;
+	case -1:   /* the store is gone (Redis down): clients resume elsewhere or later */
+		reopen_replaced(WS_CLOSE_INTERNAL, "the store is unavailable");
 		return;
 	case STORE_WAIT_CHANGE:
 		fanout();

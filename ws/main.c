@@ -77,7 +77,8 @@ static void usage(FILE *f)
 	fprintf(f,
 	    "usage: rtlab-wsd [--listen HOST:PORT] [--db PATH] [--echo] [--max-conns N]\n"
 	    "  --listen HOST:PORT  where to accept WebSocket clients (127.0.0.1:8081)\n"
-	    "  --db PATH           the SQLite message store (default $RT_DB, else %s)\n"
+	    "  --db STORE          the message store: a SQLite PATH or redis://HOST:PORT[/DB]\n"
+	    "                      (default $RT_STORE, else $RT_DB, else %s)\n"
 	    "  --echo              echo every data message back, store nothing\n"
 	    "  --max-conns N       open WebSockets at most; more get 503 (%d)\n"
 	    "environment: RT_ALLOWED_ORIGINS, RT_WS_PING (seconds between pings, %d),\n"
@@ -240,7 +241,7 @@ int main(int argc, char **argv)
 	int opt, fd_limit;
 
 	wsd.max_conns = DEFAULT_MAX_CONNS;
-	wsd.db_path = getenv("RT_DB");
+	wsd.db_path = getenv("RT_STORE") ? getenv("RT_STORE") : getenv("RT_DB");
 	while ((opt = getopt_long(argc, argv, "l:d:em:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'l': listen_spec = optarg; break;
