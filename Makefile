@@ -1,7 +1,8 @@
 # rtlab — build the four real-time endpoints, the WebSocket helper and tools.
 #
 #   make            build everything (warnings are errors)
-#   make demo       private web server on http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)
+#   make demo       private web server on http://127.0.0.1:$(PORT)/ (Ctrl-C stops it);
+#                   CLUSTER=3: three hosts on one Redis behind HAProxy
 #   make test       every test: unit (Check), integration (Apache, lighttpd), browser
 #   make install    copy binaries, pages and config into a course server
 #   make bench      the load benchmark      make lab   the config lab
@@ -71,9 +72,12 @@ asan:
 deps:
 	tools/deps.sh
 
+# CLUSTER=N: N web hosts on one private Redis behind HAProxy (docs/scaling.md).
+CLUSTER ?= 0
+STICKY  ?= 0
 demo: deps
 	$(MAKE) all
-	PORT=$(PORT) SERVER=$(SERVER) MODE=$(MODE) tools/serve.sh demo
+	PORT=$(PORT) SERVER=$(SERVER) MODE=$(MODE) CLUSTER=$(CLUSTER) STICKY=$(STICKY) tools/serve.sh demo
 
 test:
 	tools/deps.sh cluster

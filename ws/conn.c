@@ -397,6 +397,8 @@ static void refuse(struct conn *c, int status, const char *detail)
 	wsd_log(c->who, "refused %d %s", status, detail);
 	if (b)
 		b->len = ws_handshake_refuse((char *)b->data, 1024, status, detail);
+	if (b && b->len && wsd.node)     /* a cluster: name this host (docs/scaling.md) */
+		b->len = ws_handshake_add_header((char *)b->data, b->len, 1024, "X-Rtlab-Node", wsd.node);
 	free(c->in);
 	c->in = NULL;
 	c->in_len = 0;
@@ -464,6 +466,8 @@ static void read_handshake(struct conn *c)
 		return;
 	}
 	b->len = ws_handshake_accept((char *)b->data, 256, &rq);
+	if (wsd.node)
+		b->len = ws_handshake_add_header((char *)b->data, b->len, 256, "X-Rtlab-Node", wsd.node);
 	c->state = CONN_OPEN;
 	conns.nopen++;
 	c->next_ping = clock_now_ms() + wsd.ping_ms;

@@ -242,6 +242,7 @@ int main(int argc, char **argv)
 
 	wsd.max_conns = DEFAULT_MAX_CONNS;
 	wsd.db_path = getenv("RT_STORE") ? getenv("RT_STORE") : getenv("RT_DB");
+	wsd.node = getenv("RT_NODE");
 	while ((opt = getopt_long(argc, argv, "l:d:em:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'l': listen_spec = optarg; break;
