@@ -30,6 +30,8 @@
 #   RT_*             passed to every endpoint and to the helper (RT_DB included;
 #                    default RT_DB is RUN_DIR/db/rtlab.db; RT_STORE=redis://...
 #                    for a Redis store; RT_NODE names the host in X-Rtlab-Node)
+#   REDIS=1          one host, its store a private Redis in RUN_DIR (RT_STORE
+#                    set to it): the single-host Redis the tests can switch to
 #   CLUSTER=N        N web hosts on one Redis behind HAProxy on PORT
 #   STICKY=1         cluster: HAProxy pins a client to its first host (cookie)
 #   REDIS_PORT       cluster: Redis's port (default: a free one above PORT)
@@ -508,9 +510,18 @@ setup_env() {
 cmd_start() {
 	setup_env
 	stage
+	if [ "${REDIS:-0}" = 1 ]; then
+		# The store is a private Redis, recorded and stopped with the run.
+		mkdir -p "$RUN_DIR/redis"
+		REDIS_PORT=${REDIS_PORT:-$(free_port_from $((PORT + 100)))}
+		declare -p REDIS_PORT | sed 's/^declare -- /declare -g /' >"$RUN_DIR/redis.env"
+		start_redis || { stop_run "$RUN_DIR"; exit 1; }
+		export RT_STORE="redis://127.0.0.1:$REDIS_PORT/0"
+	fi
 	{
 		printf 'PORT=%s\nWS_PORT=%s\nSERVER=%s\nMODE=%s\nMPM=%s\nRT_DB=%s\n' \
 			"$PORT" "$WS_PORT" "$SERVER" "$MODE" "$MPM" "$RT_DB"
+		[ -n "${RT_STORE:-}" ] && printf 'RT_STORE=%s\n' "$RT_STORE"
 	} >"$RUN_DIR/info"
 	# What start-helper needs to start the helper again the same way.
 	{
@@ -565,6 +576,7 @@ redis-start)   # serve.sh redis-start RUN_DIR: again, same port and data
 	[ -n "${2:-}" ] || die "usage: serve.sh redis-start RUN_DIR"
 	RUN_DIR=$(cd "$2" && pwd)
 	. "$RUN_DIR/env"
+	[ -f "$RUN_DIR/redis.env" ] && . "$RUN_DIR/redis.env"
 	start_redis
 	;;
 pids)          # serve.sh pids RUN_DIR: the live pids of the run, space-separated
