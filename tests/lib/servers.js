@@ -109,6 +109,22 @@ export function runPids(runDir) {
   return [...mine].filter((pid) => !zombies.has(pid)).sort((a, b) => a - b);
 }
 
+/* serve.sh's environment: ours (PATH, RT_*, sanitizers), vars, then extra. */
+function serveEnv(vars, extra = {}) {
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME ?? '/tmp',
+    LANG: process.env.LANG ?? 'C.UTF-8',
+    RTLAB_BUILD: BUILD,
+    ...vars,
+  };
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/^(RT_|ASAN_|UBSAN_|LSAN_)/.test(k)) env[k] = v;
+  }
+  for (const [k, v] of Object.entries(extra ?? {})) env[k] = String(v);
+  return env;
+}
+
 /**
  * Starts a private web server (+ helper) and returns a handle.
  *   server: 'apache' | 'lighttpd'           mode: 'fcgid' | 'proxy-fcgi' | 'cgi'
@@ -129,10 +145,7 @@ export async function startStack(opts = {}) {
     while (wsPort === port) wsPort = await freePort();
     const runDir = mkdtempSync('/tmp/rtlab-test-');
     chmodSync(runDir, 0o755);
-    const env = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME ?? '/tmp',
-      LANG: process.env.LANG ?? 'C.UTF-8',
+    const env = serveEnv({
       PORT: String(port),
       WS_PORT: String(wsPort),
       SERVER: server,
@@ -140,13 +153,8 @@ export async function startStack(opts = {}) {
       MPM: opts.mpm ?? 'event',
       RUN_DIR: runDir,
       WS: ws ? '1' : '0',
-      RTLAB_BUILD: BUILD,
-    };
-    for (const [k, v] of Object.entries(process.env)) {
-      if (/^(RT_|ASAN_|UBSAN_|LSAN_)/.test(k)) env[k] = v;
-    }
+    }, opts.env);
     if (opts.extraConf) env.EXTRA_CONF = path.resolve(opts.extraConf);
-    for (const [k, v] of Object.entries(opts.env ?? {})) env[k] = String(v);
     const store = opts.store ?? (process.env.RTLAB_TEST_STORE === 'redis' &&
       !opts.env?.RT_DB && !opts.env?.RT_STORE ? 'redis' : 'sqlite');
     if (store === 'redis') env.REDIS = '1';
@@ -236,22 +244,16 @@ export async function startCluster(opts = {}) {
     const port = await freePort();
     const runDir = mkdtempSync('/tmp/rtlab-cluster-test-');
     chmodSync(runDir, 0o755);
-    const env = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME ?? '/tmp',
-      LANG: process.env.LANG ?? 'C.UTF-8',
+    const env = serveEnv({
       PORT: String(port),
       SERVER: opts.server ?? 'apache',
       MODE: opts.mode ?? 'fcgid',
       RUN_DIR: runDir,
       CLUSTER: String(n),
       STICKY: opts.sticky ? '1' : '0',
-      RTLAB_BUILD: BUILD,
-    };
-    for (const [k, v] of Object.entries(process.env)) {
-      if (/^(RT_|ASAN_|UBSAN_|LSAN_)/.test(k) && k !== 'RT_STORE' && k !== 'RT_DB') env[k] = v;
-    }
-    for (const [k, v] of Object.entries(opts.env ?? {})) env[k] = String(v);
+    }, opts.env);
+    delete env.RT_STORE;                 // the cluster's own Redis, always
+    delete env.RT_DB;
     const r = await run(['start'], env, 180_000);
     if (r.code === 0) return makeCluster({ port, runDir, env });
     lastErr = `${r.stderr}${r.stdout}`;
