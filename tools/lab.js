@@ -31,6 +31,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { startStack } from '../tests/lib/servers.js';
+import { CLUSTER_EXPERIMENTS } from './lab-cluster.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const LAB_DIR = path.join(ROOT, 'apache-conf', 'lab');
@@ -751,6 +752,8 @@ export const EXPERIMENTS = [
 	{ id: 12, title: 'Vanished SSE client: process held', run: exp12 },
 	{ id: 13, title: 'HTTP/2 (h2c) vs six HTTP/1.1 connections', run: exp13 },
 	{ id: 14, title: 'Polling with and without ETag/304', run: exp14 },
+	// 15-18: past one host (a Redis store, HAProxy): tools/lab-cluster.js.
+	...CLUSTER_EXPERIMENTS,
 ];
 
 // ---- the table ----------------------------------------------------------
@@ -769,6 +772,8 @@ function versions(startLoad) {
 		first('lighttpd', ['-v']),
 		`node ${process.version}`,
 		first('wrk', ['--version']).split(' [')[0],
+		first('redis-server', ['--version']).split(' sha=')[0],
+		first('haproxy', ['-v']).split(' - ')[0],
 		`Linux ${first('uname', ['-r'])}, ${first('nproc', [])} cores; load average ${startLoad} at the start, ${loadavg()} at the end`,
 	];
 }

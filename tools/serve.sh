@@ -423,11 +423,11 @@ start_redis() {
 
 # HAProxy: RUN_DIR/conf/haproxy.cfg from apache-conf/haproxy.cfg.in, with one
 # server line per host (and the cookie lines when STICKY=1).
-start_haproxy() { # servers-lines
+start_haproxy() { # web-server-lines ws-server-lines
 	local conf=$RUN_DIR/conf/haproxy.cfg sticky=""
 	[ "${STICKY:-0}" = 1 ] &&
 		sticky="    cookie RTLAB_NODE insert indirect nocache httponly"
-	PORT=$PORT WEB_SERVERS=$1 WS_SERVERS=$1 STICKY_WEB=$sticky STICKY_WS=$sticky \
+	PORT=$PORT WEB_SERVERS=$1 WS_SERVERS=$2 STICKY_WEB=$sticky STICKY_WS=$sticky \
 		"$ROOT/tools/fill-template.sh" "$ROOT/apache-conf/haproxy.cfg.in" >"$conf"
 	haproxy -c -q -f "$conf" >"$RUN_DIR/logs/configtest.log" 2>&1 || {
 		cat "$RUN_DIR/logs/configtest.log" >&2; return 1
@@ -452,7 +452,7 @@ stop_cluster() { # run_dir — every host, then Redis and HAProxy
 }
 
 cluster_start() {
-	local n=$CLUSTER k node_port ws_port servers="" used cookie="" store
+	local n=$CLUSTER k node_port ws_port servers="" ws_servers="" used cookie="" store
 	case $n in ''|*[!0-9]*) die "CLUSTER must be a number of hosts (1-9)" ;; esac
 	[ "$n" -ge 1 ] && [ "$n" -le 9 ] || die "CLUSTER must be 1-9"
 	command -v redis-server >/dev/null && command -v haproxy >/dev/null ||
@@ -483,8 +483,9 @@ cluster_start() {
 		echo "NODE node$k $RUN_DIR/node$k $node_port $ws_port" >>"$RUN_DIR/info"
 		[ "${STICKY:-0}" = 1 ] && cookie=" cookie node$k"
 		servers+="    server node$k 127.0.0.1:$node_port check$cookie"$'\n'
+		ws_servers+="    server node$k 127.0.0.1:$ws_port check$cookie"$'\n'
 	done
-	start_haproxy "${servers%$'\n'}" || { stop_cluster "$RUN_DIR"; exit 1; }
+	start_haproxy "${servers%$'\n'}" "${ws_servers%$'\n'}" || { stop_cluster "$RUN_DIR"; exit 1; }
 	echo "$RUN_DIR"
 }
 

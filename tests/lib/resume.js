@@ -5,17 +5,21 @@
 //
 //   const c = wsClient(url, channel, since);      // or sseClient, longPollClient, pollClient
 //   await c.connected;                            // the first connection is up
-//   c.ids        every message id received, in order
+//   c.ids        every message id received, in order (c.at: when, performance.now())
 //   c.nodes      the host of each connection, in order ('?' when unknown)
 //   c.closes     close codes (WebSocket) / end reasons seen
 //   c.last       the cursor: the newest id received (or the start)
 //   c.stop()     ends it (no more reconnecting)
+//   c.bounce()   drops the connection (WebSocket, SSE): it reconnects and resumes
+//   c.cookie     the balancer's stickiness cookie, sent back like a browser
+//                would (HAProxy with STICKY=1 sets it on the first answer)
 //
 // Used by tests/integration/cluster.test.js and tools/lab.js.  Reconnecting
 // waits RETRY_MS, the same for every transport (rtclient.js waits longer,
 // with backoff: a test wants to see the reconnect, not wait for it).
 
 import http from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { createParser } from 'eventsource-parser';
 import WebSocket from 'ws';
 
@@ -24,10 +28,20 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function base(since) {
   return {
-    ids: [], nodes: [], closes: [], last: since, stopped: false, errors: [],
+    ids: [], at: [], nodes: [], closes: [], last: since, stopped: false, errors: [], cookie: null,
     take(msg) {
       this.ids.push(msg.id);
+      this.at.push(performance.now());
       if (msg.id > this.last) this.last = msg.id;
+    },
+    /* An answer's headers: its host, and a cookie to send back. */
+    answered(headers) {
+      this.nodes.push(headers['x-rtlab-node'] ?? '?');
+      const set = headers['set-cookie'];
+      if (set && set.length) this.cookie = set[0].split(';')[0];
+    },
+    headers(more = {}) {
+      return this.cookie ? { ...more, Cookie: this.cookie } : more;
     },
   };
 }
@@ -40,8 +54,8 @@ export function wsClient(url, channel, since) {
   c.connected = new Promise((r) => { firstResolve = r; });
   const open = () => {
     if (c.stopped) return;
-    ws = new WebSocket(`${url}?channel=${channel}&since=${c.last}`);
-    ws.on('upgrade', (res) => c.nodes.push(res.headers['x-rtlab-node'] ?? '?'));
+    ws = new WebSocket(`${url}?channel=${channel}&since=${c.last}`, { headers: c.headers() });
+    ws.on('upgrade', (res) => c.answered(res.headers));
     ws.on('open', () => firstResolve());
     ws.on('message', (data) => {
       const f = JSON.parse(data.toString());
@@ -57,6 +71,7 @@ export function wsClient(url, channel, since) {
   };
   open();
   c.stop = () => { c.stopped = true; ws?.terminate(); };
+  c.bounce = () => ws?.terminate();
   return c;
 }
 
@@ -80,8 +95,8 @@ export function sseClient(baseUrl, channel, since) {
       onError: (err) => c.errors.push(err.message),
     });
     req = http.get(`${baseUrl}/cgi-bin/sse.fcgi?channel=${channel}`,
-      { headers: { 'Last-Event-ID': String(c.last) }, agent: false }, (res) => {
-        c.nodes.push(res.headers['x-rtlab-node'] ?? '?');
+      { headers: c.headers({ 'Last-Event-ID': String(c.last) }), agent: false }, (res) => {
+        c.answered(res.headers);
         if (res.statusCode !== 200) {
           res.resume();
           again(`http ${res.statusCode}`);
@@ -98,13 +113,14 @@ export function sseClient(baseUrl, channel, since) {
   };
   open();
   c.stop = () => { c.stopped = true; req?.destroy(); };
+  c.bounce = () => req?.destroy();
   return c;
 }
 
 /** GETs url with node's http client: { status, headers, body }, or throws. */
-function get(url, timeoutMs) {
+function get(url, timeoutMs, headers) {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
+    const req = http.get(url, { agent: false, timeout: timeoutMs, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d) => { body += d; });
@@ -123,8 +139,8 @@ function askingClient(url, c, pauseMs) {
   (async () => {
     while (!c.stopped) {
       try {
-        const r = await get(url(c.last), 60_000);
-        c.nodes.push(r.headers['x-rtlab-node'] ?? '?');
+        const r = await get(url(c.last), 60_000, c.headers());
+        c.answered(r.headers);
         if (r.status === 200) {
           firstResolve();
           for (const m of JSON.parse(r.body).messages) if (!c.stopped) c.take(m);
