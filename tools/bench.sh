@@ -96,7 +96,7 @@ TECHS=${TECHS//,/ }
 INTERVALS=${INTERVALS//,/ }
 SWEEP=${SWEEP//,/ }
 
-LOADGEN=$ROOT/tools/loadgen
+LOADGEN=$ROOT/tools/loadgen/loadgen
 [ -x "$LOADGEN" ] || { echo "bench: build first (make)" >&2; exit 1; }
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)

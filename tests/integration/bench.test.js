@@ -16,12 +16,13 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { startStack, BUILD, ROOT } from '../lib/servers.js';
 
-const LOADGEN = path.join(BUILD, 'tools', 'loadgen');
+const LOADGEN = path.join(BUILD, 'tools', 'loadgen', 'loadgen');
 const COLUMNS = [
   'label', 'technique', 'clients', 'held', 'interval_ms', 'messages', 'delivered',
   'lost', 'dup', 'p50_ms', 'p90_ms', 'p99_ms', 'max_ms', 'req_per_s', 'req_per_msg',
   'bytes_per_msg', 'conns', 'srv_procs', 'srv_cpu_s', 'srv_cpu_pct', 'idle_cpu_pct',
   'srv_rss_kib', 'rss_per_conn_kib', 'errors', 'run_s', 'loadgen_cpu_s', 'pub_p50_ms',
+  'fcgi_procs', 'fcgi_rss_kib', 'cpu_us_per_msg',
 ];
 
 function exec(file, args, opts = {}) {
