@@ -18,213 +18,23 @@ set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-usage() {
-	cat <<'EOF'
-usage: tools/bench.sh [options]            (`make bench` runs it with none)
-  -c, --clients N        clients in the comparison table        (BENCH_CLIENTS, 200)
-  -r, --rate R           messages per second                    (BENCH_RATE, 5)
-  -d, --duration S       seconds of publishing per table run    (BENCH_DURATION, 20)
-  -t, --technique LIST   poll,longpoll,sse,ws                   (BENCH_TECHNIQUES, all)
-  -i, --intervals LIST   poll intervals in ms                   (BENCH_POLL_INTERVALS, 1000,5000)
-      --server S         apache | lighttpd                      (SERVER, apache)
-      --mode M           fcgid | proxy-fcgi | cgi (apache)      (MODE, fcgid)
-      --sweep LIST       clients per sweep step                 (BENCH_SWEEP, 10,100,1000,10000)
-      --sweep-duration S seconds of publishing per sweep step   (BENCH_SWEEP_DURATION, 5)
-      --held-max N       most long-poll/SSE clients in the sweep (BENCH_HELD_MAX, 400)
-      --poll-max N       most polling clients in the sweep      (BENCH_POLL_MAX, 1000)
-      --scale-ws N       WebSockets in the connection-scale run (BENCH_SCALE_WS, 10000)
-      --scale-held N     long-poll/SSE clients against the shipped limits (BENCH_SCALE_HELD, 100)
-      --compare S[:M]    run the table on a second server too, side by side
-                         (e.g. lighttpd, or apache:proxy-fcgi)
-      --target LABEL=URL[,WSURL]  run the table against another push server that
-                         is already running (same URL layout as rtlab, see
-                         tools/loadgen --help for templates); no server CPU/RSS
-      --no-sweep, --no-scale   skip those parts
-      --quick            a one-minute smoke run (20 clients, 4 s, small sweep)
-      --out DIR          results directory                       (BENCH_OUT, bench-results)
-  -h, --help
-EOF
-}
-
-CLIENTS=${BENCH_CLIENTS:-200}
-RATE=${BENCH_RATE:-5}
-DURATION=${BENCH_DURATION:-20}
-TECHS=${BENCH_TECHNIQUES:-poll,longpoll,sse,ws}
-INTERVALS=${BENCH_POLL_INTERVALS:-1000,5000}
-SERVER=${SERVER:-apache}
-MODE=${MODE:-fcgid}
-SWEEP=${BENCH_SWEEP:-10,100,1000,10000}
-SWEEP_DURATION=${BENCH_SWEEP_DURATION:-5}
-HELD_MAX=${BENCH_HELD_MAX:-400}
-POLL_MAX=${BENCH_POLL_MAX:-1000}
-SCALE_WS=${BENCH_SCALE_WS:-10000}
-SCALE_HELD=${BENCH_SCALE_HELD:-100}
-OUT=${BENCH_OUT:-bench-results}
-COMPARE=()
-TARGETS=()
-DO_SWEEP=1
-DO_SCALE=1
-
-while [ $# -gt 0 ]; do
-	case $1 in
-	-c|--clients) CLIENTS=$2; shift ;;
-	-r|--rate) RATE=$2; shift ;;
-	-d|--duration) DURATION=$2; shift ;;
-	-t|--technique) TECHS=$2; shift ;;
-	-i|--intervals) INTERVALS=$2; shift ;;
-	--server) SERVER=$2; shift ;;
-	--mode) MODE=$2; shift ;;
-	--sweep) SWEEP=$2; shift ;;
-	--sweep-duration) SWEEP_DURATION=$2; shift ;;
-	--held-max) HELD_MAX=$2; shift ;;
-	--poll-max) POLL_MAX=$2; shift ;;
-	--scale-ws) SCALE_WS=$2; shift ;;
-	--scale-held) SCALE_HELD=$2; shift ;;
-	--compare) COMPARE+=("$2"); shift ;;
-	--target) TARGETS+=("$2"); shift ;;
-	--no-sweep) DO_SWEEP=0 ;;
-	--no-scale) DO_SCALE=0 ;;
-	--quick) CLIENTS=20; DURATION=4; SWEEP=10,100; SWEEP_DURATION=3
-	         HELD_MAX=100; SCALE_WS=1000; SCALE_HELD=60; INTERVALS=500 ;;
-	--out) OUT=$2; shift ;;
-	-h|--help) usage; exit 0 ;;
-	*) usage >&2; exit 2 ;;
-	esac
-	shift
-done
-TECHS=${TECHS//,/ }
-INTERVALS=${INTERVALS//,/ }
-SWEEP=${SWEEP//,/ }
-
-LOADGEN=$ROOT/tools/loadgen/loadgen
-[ -x "$LOADGEN" ] || { echo "bench: build first (make)" >&2; exit 1; }
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
-REPORT=$OUT/report.txt
-: >"$REPORT"
-say() { echo "$@" | tee -a "$REPORT"; }
-
-# ---- the machine -------------------------------------------------------------
-
-# Thousands of sockets: the servers inherit this limit from serve.sh (and
-# loadgen raises its own).  As root the hard limit can be raised too.
-ulimit -Hn 200000 2>/dev/null
-ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-
-# Every long-poll, SSE process and the helper holds one inotify instance (the
-# store's change wait).  The kernel's default of 128 per user is shared by
-# every www-data process on the machine; past it the store falls back to a
-# timed check, and latency jumps to its period.  Raise it as root.
-INOTIFY=$(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null || echo 0)
-if [ "$INOTIFY" -lt 8192 ]; then
-	if [ "$(id -u)" = 0 ] && sysctl -qw fs.inotify.max_user_instances=8192 2>/dev/null; then
-		INOTIFY="8192 (raised from $INOTIFY by bench.sh)"
-	else
-		INOTIFY="$INOTIFY (too low for hundreds of held clients: sysctl fs.inotify.max_user_instances=8192)"
-	fi
-fi
-
-{
-	echo "date:      $(date -u '+%Y-%m-%d %H:%M UTC')   rtlab $(git rev-parse --short HEAD 2>/dev/null)"
-	echo "cpu:       $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-	echo "memory:    $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
-	echo "kernel:    $(uname -sr)"
-	echo "apache:    $(apache2 -v 2>/dev/null | sed -n 's/Server version: //p'), mod_fcgid $(dpkg-query -W -f='${Version}' libapache2-mod-fcgid 2>/dev/null)"
-	echo "lighttpd:  $(lighttpd -v 2>/dev/null | head -n1 | cut -d' ' -f1)"
-	echo "load:      $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min, at start: other work on the machine shows here)"
-	echo "limits:    open files $(ulimit -n), inotify instances per user $INOTIFY"
-} >"$OUT/machine.txt"
-say "== rtlab benchmark"
-tee -a "$REPORT" <"$OUT/machine.txt"
-
-# ---- servers -----------------------------------------------------------------
-
-RUN=
-FAILED=0
-stack_stop() {
-	[ -n "$RUN" ] && tools/serve.sh stop "$RUN" >/dev/null 2>&1
-	[ -n "$RUN" ] && rm -rf "$RUN"
-	RUN=
-}
-trap 'stack_stop' EXIT
-trap 'stack_stop; exit 130' INT TERM
-
-free_port() { # a port with nothing on it nor on the next one (the helper's)
-	local p i
-	for i in $(seq 1 50); do
-		p=$((20000 + RANDOM % 40000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
-		(exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null && continue
-		echo "$p"; return 0
-	done
-	return 1
-}
-
-# Room for the held clients of this benchmark: mod_fcgid needs one process
-# per long-poll or SSE client, Apache one worker per held request.  The
-# shipped configuration (apache-conf/rtlab-fcgid.conf) allows 48 per
-# endpoint; the connection-scale part shows what that does.
-LIMITS=$OUT/bench-limits.conf
-held=$CLIENTS
-[ "$HELD_MAX" -gt "$held" ] && held=$HELD_MAX
-cat >"$LIMITS" <<EOF
-# Written by tools/bench.sh: process limits sized for $held held clients.
-<IfModule mpm_event_module>
-    ServerLimit $(( (held * 2 + 256) / 64 + 1 ))
-    ThreadsPerChild 64
-    MaxRequestWorkers $(( ((held * 2 + 256) / 64 + 1) * 64 ))
-</IfModule>
-FcgidMaxProcessesPerClass $((held + 32))
-FcgidMaxProcesses $((held * 2 + 64))
-FcgidSpawnScoreUpLimit $((held * 2 + 64))
-EOF
-
-stack_start() { # server mode limits(0|1) — sets RUN, PORT, WS_PORT
-	local extra= attempt
-	[ "$3" = 1 ] && [ "$1" = apache ] && extra=$LIMITS
-	# Someone else may take the "free" port before the server binds it:
-	# a few tries, each on new ports.
-	for attempt in 1 2 3; do
-		PORT=$(free_port) || continue
-		RUN=$(PORT=$PORT SERVER=$1 MODE=$2 EXTRA_CONF=$extra tools/serve.sh start \
-			2>>"$OUT/serve.log") && break
-		RUN=
-	done
-	[ -n "$RUN" ] || { echo "bench: $1 ($2) did not start (see $OUT/serve.log)" >&2; return 1; }
-	WS_PORT=$(sed -n 's/^WS_PORT=//p' "$RUN/info")
-}
-
-HEADER=$("$LOADGEN" --help | sed -n 's/^Prints one CSV row: //p')
-
-# One loadgen run on a fresh server.  run CSV LABEL SERVER MODE LIMITS ARGS...
-run() {
-	local csv=$1 label=$2 server=$3 mode=$4 limits=$5 row
-	shift 5
-	stack_start "$server" "$mode" "$limits" || { FAILED=$((FAILED + 1)); return 0; }
-	local args=("$@")
-	args=("${args[@]//@PORT@/$PORT}")
-	args=("${args[@]//@WS_PORT@/$WS_PORT}")
-	args=("${args[@]//@HELPER@/$(awk '$3 == "rtlab-wsd" {print $1}' "$RUN/pids")}")
-	row=$("$LOADGEN" -q --label "$label" --base "http://127.0.0.1:$PORT" \
-		--pid-file "$RUN/pids" "${args[@]}")
-	stack_stop
-	if [ -z "$row" ]; then
-		echo "bench: loadgen gave no result for $label $*" >&2
-		FAILED=$((FAILED + 1))
-		return 0
-	fi
-	echo "$row" >>"$csv"
-	echo "  $row" | cut -d, -f1-13
-}
+# awk reads every CSV by column name (the header line), never by position:
+# loadgen may add columns at the end.  get("p50_ms") is this row's value.
+CSV_AWK='NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+function get(name) { return (name in col) ? $(col[name]) : "" }
+function mib(k) { return k == "" ? "" : sprintf("%.1f", k / 1024) }'
 
 # The columns a reader compares, from the CSV, aligned.
 table() { # csv
-	awk -F, 'NR == 1 { next }
-	function mib(k) { return k == "" ? "" : sprintf("%.1f", k / 1024) }
+	[ "$PLANNING" = 1 ] && return 0
+	awk -F, "$CSV_AWK"'
 	BEGIN { print "label technique T_ms clients held msgs lost dup p50_ms p90_ms p99_ms max_ms req/s req/msg B/msg conns procs cpu% idle_cpu% rss_MiB rss/conn_KiB errors" }
-	{ printf "%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n",
-	  $1, $2, ($5 > 0 ? $5 : "-"), $3, $4, $6, $8, $9, $10, $11, $12, $13,
-	  $14, $15, $16, $17, $18, $20, $21, mib($22), $23, $24 }' "$1" | column -t
+	{ print get("label"), get("technique"), (get("interval_ms") > 0 ? get("interval_ms") : "-"),
+	  get("clients"), get("held"), get("messages"), get("lost"), get("dup"), get("p50_ms"),
+	  get("p90_ms"), get("p99_ms"), get("max_ms"), get("req_per_s"), get("req_per_msg"),
+	  get("bytes_per_msg"), get("conns"), get("srv_procs"), get("srv_cpu_pct"),
+	  get("idle_cpu_pct"), mib(get("srv_rss_kib")), get("rss_per_conn_kib"), get("errors") }' "$1" |
+		column -t | tee -a "$REPORT"
 }
 
 has() { [[ " $TECHS " == *" $1 "* ]]; }
@@ -232,12 +42,13 @@ has() { [[ " $TECHS " == *" $1 "* ]]; }
 # The sweep as an SVG: p50 latency and server CPU against clients, both on
 # log scales, one line per technique.  Plain awk, no plotting package.
 plot_svg() { # sweep.csv
-	awk -F, '
-	NR == 1 || $10 == "" || $10 == "nan" { next }
+	awk -F, "$CSV_AWK"'
+	get("p50_ms") == "" || get("p50_ms") == "nan" { next }
 	{
-		key = $2 ($5 > 0 ? " every " $5 " ms" : "") ($1 == "helper" ? " (helper)" : "")
+		key = get("technique") (get("interval_ms") > 0 ? " every " get("interval_ms") " ms" : "") \
+		      (get("label") == "helper" ? " (helper)" : "")
 		if (!(key in n)) { keys[++nk] = key; n[key] = 0 }
-		i = ++n[key]; X[key, i] = $3; L[key, i] = $10; C[key, i] = $20
+		i = ++n[key]; X[key, i] = get("clients"); L[key, i] = get("p50_ms"); C[key, i] = get("srv_cpu_pct")
 	}
 	function lg(v) { return log(v < 0.01 ? 0.01 : v) / log(10) }
 	function fl(v) { return v < 0 ? -int(-v + 0.999999) : int(v) }
@@ -291,6 +102,335 @@ plot_svg() { # sweep.csv
 	}' "$1"
 }
 
+usage() {
+	cat <<'EOF'
+usage: tools/bench.sh [options]            (`make bench` runs it with none)
+  -c, --clients N        clients in the comparison table        (BENCH_CLIENTS, 200)
+  -r, --rate R           messages per second                    (BENCH_RATE, 5)
+  -d, --duration S       seconds of publishing per table run    (BENCH_DURATION, 20)
+  -t, --technique LIST   poll,longpoll,sse,ws                   (BENCH_TECHNIQUES, all)
+  -i, --intervals LIST   poll intervals in ms                   (BENCH_POLL_INTERVALS, 1000,5000)
+      --server S         apache | lighttpd                      (SERVER, apache)
+      --mode M           fcgid | proxy-fcgi | cgi (apache)      (MODE, fcgid)
+      --sweep LIST       clients per sweep step                 (BENCH_SWEEP, 10,100,1000,10000)
+      --sweep-duration S seconds of publishing per sweep step   (BENCH_SWEEP_DURATION, 5)
+      --held-max N       most long-poll/SSE clients in the sweep (BENCH_HELD_MAX, 400)
+      --poll-max N       most polling clients in the sweep      (BENCH_POLL_MAX, 1000)
+      --scale-ws N       WebSockets in the connection-scale run (BENCH_SCALE_WS, 10000)
+      --scale-held N     long-poll/SSE clients against the shipped limits (BENCH_SCALE_HELD, 100)
+      --compare S[:M]    run the table on a second server too, side by side
+                         (e.g. lighttpd, or apache:proxy-fcgi)
+      --target LABEL=URL[,WSURL]  run the table against another push server that
+                         is already running (same URL layout as rtlab, see
+                         tools/loadgen --help for templates); no server CPU/RSS
+      --no-sweep, --no-scale   skip those parts
+      --quick            a one-minute smoke run (20 clients, 4 s, small sweep)
+      --out DIR          results directory                       (BENCH_OUT, bench-results)
+      --plot CSV         print the sweep plot (SVG) of a sweep.csv and exit
+  -h, --help
+EOF
+}
+
+CLIENTS=${BENCH_CLIENTS:-200}
+RATE=${BENCH_RATE:-5}
+DURATION=${BENCH_DURATION:-20}
+TECHS=${BENCH_TECHNIQUES:-poll,longpoll,sse,ws}
+INTERVALS=${BENCH_POLL_INTERVALS:-1000,5000}
+SERVER=${SERVER:-apache}
+MODE=${MODE:-fcgid}
+SWEEP=${BENCH_SWEEP:-10,100,1000,10000}
+SWEEP_DURATION=${BENCH_SWEEP_DURATION:-5}
+HELD_MAX=${BENCH_HELD_MAX:-400}
+POLL_MAX=${BENCH_POLL_MAX:-1000}
+SCALE_WS=${BENCH_SCALE_WS:-10000}
+SCALE_HELD=${BENCH_SCALE_HELD:-100}
+OUT=${BENCH_OUT:-bench-results}
+COMPARE=()
+TARGETS=()
+DO_SWEEP=1
+DO_SCALE=1
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	-c|--clients) CLIENTS=$2; shift ;;
+	-r|--rate) RATE=$2; shift ;;
+	-d|--duration) DURATION=$2; shift ;;
+	-t|--technique) TECHS=$2; shift ;;
+	-i|--intervals) INTERVALS=$2; shift ;;
+	--server) SERVER=$2; shift ;;
+	--mode) MODE=$2; shift ;;
+	--sweep) SWEEP=$2; shift ;;
+	--sweep-duration) SWEEP_DURATION=$2; shift ;;
+	--held-max) HELD_MAX=$2; shift ;;
+	--poll-max) POLL_MAX=$2; shift ;;
+	--scale-ws) SCALE_WS=$2; shift ;;
+	--scale-held) SCALE_HELD=$2; shift ;;
+	--compare) COMPARE+=("$2"); shift ;;
+	--target) TARGETS+=("$2"); shift ;;
+	--no-sweep) DO_SWEEP=0 ;;
+	--no-scale) DO_SCALE=0 ;;
+	--quick) CLIENTS=20; DURATION=4; SWEEP=10,100; SWEEP_DURATION=3
+	         HELD_MAX=100; SCALE_WS=1000; SCALE_HELD=60; INTERVALS=500 ;;
+	--out) OUT=$2; shift ;;
+	--plot) plot_svg "$2"; exit ;;
+	-h|--help) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+	shift
+done
+TECHS=${TECHS//,/ }
+INTERVALS=${INTERVALS//,/ }
+SWEEP=${SWEEP//,/ }
+
+LOADGEN=$ROOT/tools/loadgen/loadgen
+[ -x "$LOADGEN" ] || { echo "bench: build first (make)" >&2; exit 1; }
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+REPORT=$OUT/report.txt
+: >"$REPORT"
+say() { [ "${PLANNING:-0}" = 1 ] || echo "$@" | tee -a "$REPORT"; }
+
+# ---- the machine -------------------------------------------------------------
+
+# Thousands of sockets: the servers inherit this limit from serve.sh (and
+# loadgen raises its own).  As root the hard limit can be raised too.
+ulimit -Hn 200000 2>/dev/null
+ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+# Every long-poll, SSE process and the helper holds one inotify instance (the
+# store's change wait).  The kernel's default of 128 per user is shared by
+# every www-data process on the machine; past it the store falls back to a
+# timed check, and latency jumps to its period.  Raise it as root.
+INOTIFY=$(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null || echo 0)
+if [ "$INOTIFY" -lt 8192 ]; then
+	if [ "$(id -u)" = 0 ] && sysctl -qw fs.inotify.max_user_instances=8192 2>/dev/null; then
+		INOTIFY="8192 (raised from $INOTIFY by bench.sh)"
+	else
+		INOTIFY="$INOTIFY (too low for hundreds of held clients: sysctl fs.inotify.max_user_instances=8192)"
+	fi
+fi
+
+{
+	echo "date:      $(date -u '+%Y-%m-%d %H:%M UTC')   rtlab $(git rev-parse --short HEAD 2>/dev/null)"
+	echo "cpu:       $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+	echo "memory:    $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+	echo "kernel:    $(uname -sr)"
+	echo "apache:    $(apache2 -v 2>/dev/null | sed -n 's/Server version: //p'), mod_fcgid $(dpkg-query -W -f='${Version}' libapache2-mod-fcgid 2>/dev/null)"
+	echo "lighttpd:  $(lighttpd -v 2>/dev/null | head -n1 | cut -d' ' -f1)"
+	echo "load:      $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min, at start: other work on the machine shows here)"
+	echo "limits:    open files $(ulimit -n), inotify instances per user $INOTIFY"
+} >"$OUT/machine.txt"
+say "== rtlab benchmark"
+tee -a "$REPORT" <"$OUT/machine.txt"
+
+# ---- servers -----------------------------------------------------------------
+
+RUN=
+PORT=
+WS_PORT=
+STACK_ERR=
+RUN_ENV=                # extra environment for the next stack (VAR=value ...)
+stack_stop() {
+	[ -n "$RUN" ] || return 0
+	local recorded left
+	# serve.sh stop empties RUN/pids: read what it recorded first.
+	recorded=$(awk '{ print $1 ":" $2 }' "$RUN/pids" 2>/dev/null)
+	tools/serve.sh stop "$RUN" >/dev/null 2>&1
+	left=$(stack_gone "$recorded" "$PORT" "$WS_PORT") ||
+		say "bench: warning: the stack of $RUN was not gone after 30 s ($left); going on with new ports"
+	rm -rf "$RUN"
+	RUN=
+}
+trap 'stack_stop' EXIT
+trap 'stack_stop; exit 130' INT TERM
+
+proc_start() { # pid — its start time (field 22 of /proc/PID/stat), or nothing
+	local rest
+	{ read -r rest <"/proc/$1/stat"; } 2>/dev/null || return 0
+	rest=${rest##*) }
+	set -- $rest
+	echo "${20}"
+}
+
+# Waits (30 s at most) until a stopped stack is really gone: every recorded
+# process (pid:start, so a reused pid is not mistaken for ours), every live
+# process in a session one of them led (Apache's and mod_fcgid's children),
+# and every listener on its ports.  A next run started earlier could find
+# its port still bound, or share the CPU with a dying stack.  Prints what is
+# left when it gives up.
+stack_gone() { # "pid:start ..." port...
+	local recorded=$1 i ps pid alive listen filter= p
+	shift
+	for p in "$@"; do [ -n "$p" ] && filter="$filter${filter:+ or }sport = :$p"; done
+	for i in $(seq 1 300); do
+		alive=
+		for ps in $recorded; do
+			pid=${ps%%:*}
+			[ "$(proc_start "$pid")" = "${ps#*:}" ] && alive="$alive $pid"
+			ps -o stat=,pid= --sid "$pid" 2>/dev/null | grep -qv '^Z' &&
+				alive="$alive session:$pid"
+		done
+		listen=
+		[ -n "$filter" ] && listen=$(ss -Hltn "( $filter )" 2>/dev/null)
+		[ -z "$alive$listen" ] && return 0
+		sleep 0.1
+	done
+	echo "processes:${alive:- none}${listen:+; a port still listening}"
+	return 1
+}
+
+# Ports for a stack: below the kernel's ephemeral range, so that no
+# outgoing connection of loadgen (nor one of its thousands of TIME_WAIT
+# sockets, which a listener's bind collides with) can hold one; and no
+# socket in any state on the port or the next one (the helper's).
+read -r EPH_LO EPH_HI </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || { EPH_LO=32768; EPH_HI=60999; }
+free_port() {
+	local lo=20000 hi=$((EPH_LO - 2)) p i
+	[ "$hi" -gt $((lo + 1000)) ] || { lo=$((EPH_HI + 1)); hi=65500; }
+	for i in $(seq 1 50); do
+		p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo)))
+		[ -z "$(ss -Htan "( sport = :$p or sport = :$((p + 1)) )" 2>/dev/null)" ] &&
+			{ echo "$p"; return 0; }
+	done
+	return 1
+}
+
+# Room for the held clients of this benchmark: mod_fcgid needs one process
+# per long-poll or SSE client, Apache one worker per held request.  The
+# shipped configuration (apache-conf/rtlab-fcgid.conf) allows 48 per
+# endpoint; the connection-scale part shows what that does.
+LIMITS=$OUT/bench-limits.conf
+held=$CLIENTS
+[ "$HELD_MAX" -gt "$held" ] && held=$HELD_MAX
+cat >"$LIMITS" <<EOF
+# Written by tools/bench.sh: process limits sized for $held held clients.
+<IfModule mpm_event_module>
+    ServerLimit $(( (held * 2 + 256) / 64 + 1 ))
+    ThreadsPerChild 64
+    MaxRequestWorkers $(( ((held * 2 + 256) / 64 + 1) * 64 ))
+</IfModule>
+FcgidMaxProcessesPerClass $((held + 32))
+FcgidMaxProcesses $((held * 2 + 64))
+FcgidSpawnScoreUpLimit $((held * 2 + 64))
+EOF
+
+stack_start() { # server mode limits(0|1) — sets RUN, PORT, WS_PORT (or STACK_ERR)
+	local extra= attempt err
+	[ "$3" = 1 ] && [ "$1" = apache ] && extra=$LIMITS
+	STACK_ERR=
+	# Someone else may take the "free" port before the server binds it, or
+	# a server may be slow to start on a loaded machine: three tries, each
+	# on new ports.
+	for attempt in 1 2 3; do
+		PORT=$(free_port) || { STACK_ERR="no free port"; continue; }
+		err=$(mktemp)
+		RUN=$(env $RUN_ENV PORT=$PORT SERVER=$1 MODE=$2 EXTRA_CONF=$extra \
+			tools/serve.sh start 2>"$err")
+		{ echo "== $(date -u +%T) $1 $2 port $PORT, attempt $attempt"; cat "$err"; } >>"$OUT/serve.log"
+		if [ -n "$RUN" ]; then
+			rm -f "$err"
+			WS_PORT=$(sed -n 's/^WS_PORT=//p' "$RUN/info")
+			return 0
+		fi
+		STACK_ERR=$(grep -v '^\s*$' "$err" | tail -n 3 | tr '\n' ' ')
+		rm -f "$err"
+		[ "$attempt" -lt 3 ] && say "   $1 ($2) did not start on port $PORT (${STACK_ERR:-no message}); again on new ports"
+	done
+	RUN=
+	return 1
+}
+
+HEADER=$("$LOADGEN" --help | sed -n 's/^Prints one CSV row: //p')
+
+# ---- progress and failures ----------------------------------------------------
+
+# Every part is first walked through with PLANNING=1, which only counts the
+# runs and estimates their time; then for real, with "[k/N] part: what,
+# elapsed, time left" before each run.
+PLANNING=0
+PLANNED=0
+PLAN_EST=0
+DONE_RUNS=0
+DONE_EST=0
+PART=
+FAILURES=()
+
+hms() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+
+est_run() { # loadgen args — a rough duration in seconds: start, connect, settle, publish, drain
+	awk 'BEGIN { c = 10; d = 4; r = 5; m = ""
+		for (i = 1; i < ARGC; i++) {
+			if (ARGV[i] == "-c") c = ARGV[++i]; else if (ARGV[i] == "-d") d = ARGV[++i]
+			else if (ARGV[i] == "-r") r = ARGV[++i]; else if (ARGV[i] == "-m") m = ARGV[++i]
+		}
+		if (m != "") d = m / r
+		printf "%d", 8 + d + c / 1000 }' "$@"
+}
+
+# Counts a run (planning) or announces it; returns 1 when only planning.
+run_begin() { # what loadgen-args...
+	local what=$1 est now el left
+	shift
+	est=$(est_run "$@")
+	if [ "$PLANNING" = 1 ]; then
+		PLANNED=$((PLANNED + 1))
+		PLAN_EST=$((PLAN_EST + est))
+		return 1
+	fi
+	now=$(date +%s)
+	el=$((now - T0))
+	left=$((PLAN_EST - DONE_EST))
+	[ "$DONE_EST" -gt 0 ] && [ "$el" -gt 0 ] && left=$(( left * el / DONE_EST ))
+	printf '[%d/%d] %s: %s   (%s elapsed, about %s left)\n' "$((DONE_RUNS + 1))" \
+		"$PLANNED" "$PART" "$what" "$(hms "$el")" "$(hms "$left")"
+	RUN_EST=$est
+	return 0
+}
+
+run_end() {
+	DONE_RUNS=$((DONE_RUNS + 1))
+	DONE_EST=$((DONE_EST + RUN_EST))
+}
+
+failed() { # what why
+	FAILURES+=("$PART: $1: $2")
+	say "   FAILED $1: $2"
+}
+
+# One loadgen run on a fresh server.  run CSV LABEL SERVER MODE LIMITS ARGS...
+run() {
+	local csv=$1 label=$2 server=$3 mode=$4 limits=$5 row err what
+	shift 5
+	what="$label $(printf '%s ' "$@" | sed 's/--ws-base [^ ]* //; s/--pub-ws [^ ]* //; s/ $//')"
+	run_begin "$what" "$@" || return 0
+	if ! stack_start "$server" "$mode" "$limits"; then
+		failed "$what" "$server ($mode) did not start in 3 tries: ${STACK_ERR:-see $OUT/serve.log}"
+		run_end
+		return 0
+	fi
+	local args=("$@")
+	args=("${args[@]//@PORT@/$PORT}")
+	args=("${args[@]//@WS_PORT@/$WS_PORT}")
+	args=("${args[@]//@HELPER@/$(awk '$3 == "rtlab-wsd" {print $1}' "$RUN/pids")}")
+	err=$(mktemp)
+	row=$("$LOADGEN" -q --label "$label" --base "http://127.0.0.1:$PORT" \
+		--pid-file "$RUN/pids" "${args[@]}" 2>"$err")
+	stack_stop
+	run_row "$csv" "$what" "$row" "$err"
+	run_end
+}
+
+# Keeps a run's row, or says why there is none.
+run_row() { # csv what row stderr-file
+	if [ -z "$3" ]; then
+		failed "$2" "loadgen gave no result: $(tail -n 2 "$4" | tr '\n' ' ')"
+	else
+		echo "$3" >>"$1"
+		echo "  $3" | cut -d, -f1-13
+	fi
+	rm -f "$4"
+}
+
 # ---- 1. the comparison table --------------------------------------------------
 
 table_runs() { # csv label server mode
@@ -317,39 +457,47 @@ table_runs() { # csv label server mode
 # so the message never crosses Apache or a FastCGI process.
 WSPUB='ws://127.0.0.1:@WS_PORT@/ws?channel={channel}&history=0'
 
-T0=$(date +%s)
-CSV=$OUT/comparison.csv
-echo "$HEADER" >"$CSV"
-say
-say "== 1. comparison: $CLIENTS clients, $RATE messages/s for $DURATION s ($SERVER, $MODE)"
-table_runs "$CSV" "$SERVER-$MODE" "$SERVER" "$MODE"
-for c in "${COMPARE[@]}"; do
-	s=${c%%:*}; m=fcgid
-	[[ $c == *:* ]] && m=${c#*:}
-	[ "$s" = lighttpd ] && m=fastcgi
-	table_runs "$CSV" "$s-$m" "$s" "${m/fastcgi/fcgid}"
-done
-for t in "${TARGETS[@]}"; do
-	label=${t%%=*}; urls=${t#*=}; base=${urls%%,*}; wsb=
-	[[ $urls == *,* ]] && wsb=${urls#*,}
-	for tech in $TECHS; do
-		args=(-q --label "$label" --base "$base" -t "$tech" -c "$CLIENTS" -r "$RATE" -d "$DURATION")
-		[ -n "$wsb" ] && args+=(--ws-base "$wsb")
-		[ "$tech" = poll ] && args+=(-i "${INTERVALS%% *}")
-		"$LOADGEN" "${args[@]}" >>"$CSV"
+# A server somebody else runs (--target): no stack to start or stop.
+run_target() { # csv label base wsbase tech
+	local args=(-q --label "$2" --base "$3" -t "$5" -c "$CLIENTS" -r "$RATE" -d "$DURATION")
+	local err row
+	[ -n "$4" ] && args+=(--ws-base "$4")
+	[ "$5" = poll ] && args+=(-i "${INTERVALS%% *}")
+	run_begin "$2 $5 -c $CLIENTS" "${args[@]}" || return 0
+	err=$(mktemp)
+	row=$("$LOADGEN" "${args[@]}" 2>"$err")
+	run_row "$1" "$2 $5" "$row" "$err"
+	run_end
+}
+
+part_table() {
+	local c s m t label urls base wsb tech
+	PART="1. comparison"
+	part_begin comparison.csv "== 1. comparison: $CLIENTS clients, $RATE messages/s for $DURATION s ($SERVER, $MODE)"
+	table_runs "$CSV" "$SERVER-$MODE" "$SERVER" "$MODE"
+	for c in "${COMPARE[@]}"; do
+		s=${c%%:*}; m=fcgid
+		[[ $c == *:* ]] && m=${c#*:}
+		[ "$s" = lighttpd ] && m=fastcgi
+		table_runs "$CSV" "$s-$m" "$s" "${m/fastcgi/fcgid}"
 	done
-done
-say
-table "$CSV" | tee -a "$REPORT"
+	for t in "${TARGETS[@]}"; do
+		label=${t%%=*}; urls=${t#*=}; base=${urls%%,*}; wsb=
+		[[ $urls == *,* ]] && wsb=${urls#*,}
+		for tech in $TECHS; do
+			run_target "$CSV" "$label" "$base" "$wsb" "$tech"
+		done
+	done
+	say
+	table "$CSV"
+}
 
 # ---- 2. the scaling sweep -------------------------------------------------------
 
-if [ "$DO_SWEEP" = 1 ]; then
-	CSV=$OUT/sweep.csv
-	echo "$HEADER" >"$CSV"
-	T=${INTERVALS%% *}
-	say
-	say "== 2. scaling sweep: clients $SWEEP, $RATE messages/s for $SWEEP_DURATION s"
+part_sweep() {
+	local T=${INTERVALS%% *} n tech common
+	PART="2. sweep"
+	part_begin sweep.csv "== 2. scaling sweep: clients $SWEEP, $RATE messages/s for $SWEEP_DURATION s"
 	say "   (polling every $T ms up to $POLL_MAX clients; long-poll and SSE up to $HELD_MAX,"
 	say "    one mod_fcgid process each; WebSocket straight to the helper)"
 	for n in $SWEEP; do
@@ -365,23 +513,22 @@ if [ "$DO_SWEEP" = 1 ]; then
 	done
 	# The held techniques once more at HELD_MAX, where the steps skip past it.
 	for tech in longpoll sse; do
-		if has $tech && ! grep -q ",$tech,$HELD_MAX," "$CSV"; then
+		if has $tech && [[ " $SWEEP " != *" $HELD_MAX "* ]]; then
 			run "$CSV" "$SERVER-$MODE" "$SERVER" "$MODE" 1 -t $tech -c "$HELD_MAX" \
 				-r "$RATE" -d "$SWEEP_DURATION"
 		fi
 	done
 	say
-	table "$CSV" | tee -a "$REPORT"
-	plot_svg "$CSV" >"$OUT/sweep.svg"
-fi
+	table "$CSV"
+	[ "$PLANNING" = 1 ] || plot_svg "$CSV" >"$OUT/sweep.svg"
+}
 
 # ---- 3. connection scale --------------------------------------------------------
 
-if [ "$DO_SCALE" = 1 ]; then
-	CSV=$OUT/scale.csv
-	echo "$HEADER" >"$CSV"
-	say
-	say "== 3. connection scale"
+part_scale() {
+	local tech
+	PART="3. scale"
+	part_begin scale.csv "== 3. connection scale"
 	if has ws; then
 		say "   $SCALE_WS WebSockets on the helper, one message to all (max_ms: until the"
 		say "   last has it); CPU and RSS are the helper's alone; published by HTTP POST"
@@ -402,12 +549,36 @@ if [ "$DO_SCALE" = 1 ]; then
 		done
 	fi
 	say
-	table "$CSV" | tee -a "$REPORT"
-fi
+	table "$CSV"
+}
+
+# ---- the run ----------------------------------------------------------------------
+
+part_begin() { # csv-name title
+	CSV=$OUT/$1
+	[ "$PLANNING" = 1 ] && return 0
+	echo "$HEADER" >"$CSV"
+	say
+	say "$2"
+}
+
+PARTS=(part_table)
+[ "$DO_SWEEP" = 1 ] && PARTS+=(part_sweep)
+[ "$DO_SCALE" = 1 ] && PARTS+=(part_scale)
+
+T0=$(date +%s)
+PLANNING=1
+for p in "${PARTS[@]}"; do "$p"; done
+PLANNING=0
+say
+say "bench: $PLANNED runs, about $(hms "$PLAN_EST") on a quiet machine"
+for p in "${PARTS[@]}"; do "$p"; done
 
 say
-say "bench: $(( $(date +%s) - T0 )) s; results in $OUT/ (comparison.csv sweep.csv scale.csv sweep.svg machine.txt report.txt)"
-if [ "$FAILED" -gt 0 ]; then
-	say "bench: $FAILED run(s) could not be made (see above and $OUT/serve.log)"
+say "bench: $(hms $(( $(date +%s) - T0 ))); results in $OUT/ (*.csv, sweep.svg, machine.txt, report.txt)"
+if [ "${#FAILURES[@]}" -gt 0 ]; then
+	say "bench: ${#FAILURES[@]} of $PLANNED runs failed:"
+	for f in "${FAILURES[@]}"; do say "  - $f"; done
+	say "  (server logs of every start: $OUT/serve.log)"
 	exit 1
 fi

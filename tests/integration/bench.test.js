@@ -12,7 +12,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startStack, BUILD, ROOT } from '../lib/servers.js';
 
@@ -163,5 +163,43 @@ describe('tools/bench.sh on a miniature run', () => {
     assert.equal((svg.match(/<polyline /g) ?? []).length, 4);  // 2 techniques × 2 panels
     assert.match(svg, /<\/svg>\s*$/);
     assert.ok(existsSync(path.join(out, 'machine.txt')));
+  });
+});
+
+describe('tools/bench.sh --plot reads CSV columns by name', () => {
+  let dir;
+  before(() => { dir = mkdtempSync('/tmp/rtlab-plot-test-'); });
+  after(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
+
+  // Two techniques at 10 and 100 clients: p50 1 → 10 ms, CPU 1 → 10 %.
+  const rows = [
+    { label: 'apache-fcgid', technique: 'sse', clients: '10', interval_ms: '0', p50_ms: '1.000', srv_cpu_pct: '1.0' },
+    { label: 'apache-fcgid', technique: 'sse', clients: '100', interval_ms: '0', p50_ms: '10.000', srv_cpu_pct: '10.0' },
+    { label: 'helper', technique: 'ws', clients: '10', interval_ms: '0', p50_ms: '2.000', srv_cpu_pct: '1.0' },
+    { label: 'helper', technique: 'ws', clients: '100', interval_ms: '0', p50_ms: '3.000', srv_cpu_pct: '2.0' },
+  ];
+  function csv(columns) {
+    return [columns.join(','), ...rows.map((r) => columns.map((c) => r[c] ?? '7').join(','))].join('\n') + '\n';
+  }
+  async function plot(name, columns) {
+    const file = path.join(dir, name);
+    writeFileSync(file, csv(columns));
+    const r = await exec(path.join(ROOT, 'tools', 'bench.sh'), ['--plot', file]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout;
+  }
+
+  it('gives the same SVG whatever the column order, extra columns included', async () => {
+    const svg = await plot('loadgen-order.csv', COLUMNS);
+    // Reversed, and a column loadgen does not write (yet).
+    const other = await plot('other-order.csv', ['future_col', ...COLUMNS.slice().reverse()]);
+    assert.equal(other, svg);
+    // The first panel: x is 10 → 100 clients over 360 px from x = 70; y is
+    // p50 on an axis from 10^0 to 10^2 ms, 300 px from y = 340 up to y = 40.
+    assert.match(svg, /<circle cx="70\.0" cy="340\.0" r="3" fill="#1f77b4"\/>/);
+    assert.match(svg, /<circle cx="430\.0" cy="190\.0" r="3" fill="#1f77b4"\/>/);
+    assert.equal((svg.match(/<polyline /g) ?? []).length, 4);
+    assert.match(svg, />sse<\/text>/);
+    assert.match(svg, />ws \(helper\)<\/text>/);
   });
 });
