@@ -79,8 +79,10 @@ demo: deps all
 test: deps
 	tools/run-tests.sh
 
+# make bench ARGS=--peer: only rtlab against nginx + nchan (tools/bench.sh --help)
 bench: deps all
-	tools/bench.sh
+	tools/deps.sh bench
+	tools/bench.sh $(ARGS)
 
 lab: deps all
 	tools/lab.sh

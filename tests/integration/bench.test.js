@@ -7,7 +7,9 @@
 // subscribe URLs prove the checker can fail: one that ignores the cursor
 // (every poll repeats old messages: duplicates) and one that only ever asks
 // for the newest message (messages are skipped: lost).  Last, tools/bench.sh
-// itself on a miniature run: its table, CSV and SVG.
+// itself on a miniature run: its table, CSV and SVG; its plot from a CSV
+// whose columns are in another order; and, when nginx + nchan are
+// installed, the peer comparison (--peer) on a miniature run.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -203,3 +205,37 @@ describe('tools/bench.sh --plot reads CSV columns by name', () => {
     assert.match(svg, />ws \(helper\)<\/text>/);
   });
 });
+
+const NCHAN = '/usr/lib/nginx/modules/ngx_nchan_module.so';
+describe('tools/bench.sh --peer: rtlab and nginx + nchan side by side',
+  { skip: !existsSync(NCHAN) && 'libnginx-mod-nchan is not installed' }, () => {
+    let out;
+    before(() => { out = mkdtempSync('/tmp/rtlab-peer-test-'); });
+    after(() => { if (out) rmSync(out, { recursive: true, force: true }); });
+
+    it('starts a private nchan, runs each row against both, prints the ratios', async () => {
+      const r = await exec(path.join(ROOT, 'tools', 'bench.sh'),
+        ['--peer', '-t', 'sse,ws', '-c', '2', '-d', '1', '--scale-ws', '10', '--out', out],
+        { timeout: 240_000 });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const lines = readFileSync(path.join(out, 'peer.csv'), 'utf8').trim().split('\n');
+      assert.deepEqual(lines[0].split(','), COLUMNS);
+      const rows = lines.slice(1).map((l) => Object.fromEntries(COLUMNS.map((c, i) => [c, l.split(',')[i]])));
+      assert.deepEqual(rows.map((x) => `${x.label} ${x.technique} ${x.clients}`), [
+        'apache-fcgid sse 1', 'nchan sse 1', 'apache-fcgid sse 2', 'nchan sse 2',
+        'helper ws 2', 'nchan ws 2', 'helper ws 10', 'nchan ws 10']);
+      for (const x of rows) {
+        assertWellFormed(x);
+        assert.equal(x.held, x.clients, `${x.label} ${x.technique}: held`);
+        assert.equal(Number(x.lost), 0);
+        assert.equal(Number(x.dup), 0);
+        // nginx's master and workers were found from the recorded pid.
+        assert.ok(Number(x.srv_procs) >= 2, `${x.label}: procs ${x.srv_procs}`);
+      }
+      // The ratio table: one line per pair, each with three ratios.
+      const ratios = r.stdout.split('rtlab / nchan')[1].split('\n')
+        .filter((l) => /^(sse|ws) +\d+ +\d+ +\S+ /.test(l));
+      assert.equal(ratios.length, 4, r.stdout);
+      for (const l of ratios) assert.match(l, /^(\S+ +){6}\d+\.\d\d +(\S+ +){2}\d+\.\d\d /, l);
+    });
+  });

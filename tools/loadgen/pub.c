@@ -85,7 +85,7 @@ static int pub_send_ws(int seq)
 
 int loop_publish(int seq)
 {
-	char text[TEXT_MAX + 1], body[TEXT_MAX * 2], *req;
+	char text[TEXT_MAX + 1], body[TEXT_MAX * 2], path[URL_MAX], *req;
 	struct conn *c = NULL;
 	size_t len, blen;
 	int i;
@@ -103,7 +103,9 @@ int loop_publish(int seq)
 	pub.start_us[seq] = clock_now_us();
 	pub_text(text, sizeof text, seq);
 	blen = url_expand(body, sizeof body, opt.pub_body, 0, text);
-	req = request_new("POST", &pub_target, pub_target.path, NULL, body, blen, &len);
+	/* The URL may name the channel too (nchan: POST /pub?channel=C). */
+	url_expand(path, sizeof path, pub_target.path, 0, text);
+	req = request_new("POST", &pub_target, path, NULL, body, blen, &len);
 	c->busy = 1;
 	c->pub_seq = seq;
 	if (conn_send(c, &pub_target, req, len) != 0) {
