@@ -12,19 +12,22 @@
 #      one process per held client: where does that stop?)
 #   the peer: when nginx + nchan are installed, the SSE and WebSocket rows
 #      again against a private nginx + nchan, side by side (--peer: only that)
+#   4. the three concurrency models at 200 and 1,000 held clients: a process
+#      per client (mod_fcgid), requests on threads in a few processes
+#      (mod_proxy_fcgi + RT_FCGI_THREADS), one event loop (the helper)
 #
 # Every run gets a fresh private server (tools/serve.sh start … stop), so no
 # run inherits another's processes.  Results: bench-results/ (CSV per part,
 # sweep.svg, machine.txt, report.txt).  How to read them: docs/benchmark.md.
+# Beside it: tools/bench/ (csv.awk, sweep-plot.awk, peer.sh: the nchan part)
+# and tools/nchan/nginx.conf.in (the peer's configuration).
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-# awk reads every CSV by column name (the header line), never by position:
-# loadgen may add columns at the end.  get("p50_ms") is this row's value.
-CSV_AWK='NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-function get(name) { return (name in col) ? $(col[name]) : "" }
-function mib(k) { return k == "" ? "" : sprintf("%.1f", k / 1024) }'
+# awk reads every CSV by column name: tools/bench/csv.awk goes first in
+# every awk program here (mawk has no -e to add a program to a -f file).
+CSV_AWK=$(cat "$ROOT/tools/bench/csv.awk")
 
 # The columns a reader compares, from the CSV, aligned.
 table() { # csv
@@ -42,66 +45,9 @@ table() { # csv
 has() { [[ " $TECHS " == *" $1 "* ]]; }
 
 # The sweep as an SVG: p50 latency and server CPU against clients, both on
-# log scales, one line per technique.  Plain awk, no plotting package.
+# log scales, one line per technique (tools/bench/sweep-plot.awk).
 plot_svg() { # sweep.csv
-	awk -F, "$CSV_AWK"'
-	get("p50_ms") == "" || get("p50_ms") == "nan" { next }
-	{
-		key = get("technique") (get("interval_ms") > 0 ? " every " get("interval_ms") " ms" : "") \
-		      (get("label") == "helper" ? " (helper)" : "")
-		if (!(key in n)) { keys[++nk] = key; n[key] = 0 }
-		i = ++n[key]; X[key, i] = get("clients"); L[key, i] = get("p50_ms"); C[key, i] = get("srv_cpu_pct")
-	}
-	function lg(v) { return log(v < 0.01 ? 0.01 : v) / log(10) }
-	function fl(v) { return v < 0 ? -int(-v + 0.999999) : int(v) }
-	function px(v) { return ox + (lg(v) - x0) / (x1 - x0) * pw }
-	function py(v, lo, hi) { return oy + ph - (lg(v) - lo) / (hi - lo) * ph }
-	function axis(title, lo, hi, unit,   e, y) {
-		printf "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", ox, oy, pw, ph
-		printf "<text x=\"%d\" y=\"%d\" font-weight=\"bold\">%s</text>\n", ox, oy - 10, title
-		for (e = lo; e <= hi; e++) {
-			y = oy + ph - (e - lo) / (hi - lo) * ph
-			printf "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#eee\"/>\n", ox, y, ox + pw, y
-			printf "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s%s</text>\n", ox - 4, y + 4, 10 ^ e, unit
-		}
-		for (e = x0; e <= x1; e++)
-			printf "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%d</text>\n", ox + (e - x0) / (x1 - x0) * pw, oy + ph + 16, 10 ^ e
-		printf "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">clients</text>\n", ox + pw / 2, oy + ph + 34
-	}
-	function lines(which, lo, hi,   k, i, key, pts, v) {
-		for (k = 1; k <= nk; k++) {
-			key = keys[k]; pts = ""
-			for (i = 1; i <= n[key]; i++) {
-				v = which == "L" ? L[key, i] : C[key, i]
-				pts = pts sprintf("%.1f,%.1f ", px(X[key, i]), py(v, lo, hi))
-				printf "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", px(X[key, i]), py(v, lo, hi), col[k]
-			}
-			printf "<polyline points=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"/>\n", pts, col[k]
-		}
-	}
-	END {
-		split("#1f77b4 #d62728 #2ca02c #ff7f0e #9467bd #8c564b", col, " ")
-		xmin = 1e18; xmax = 0; lmin = 1e18; lmax = 0; cmin = 1e18; cmax = 0
-		for (k = 1; k <= nk; k++) for (i = 1; i <= n[keys[k]]; i++) {
-			key = keys[k]
-			if (X[key, i] < xmin) xmin = X[key, i]; if (X[key, i] > xmax) xmax = X[key, i]
-			if (L[key, i] < lmin) lmin = L[key, i]; if (L[key, i] > lmax) lmax = L[key, i]
-			if (C[key, i] < cmin) cmin = C[key, i]; if (C[key, i] > cmax) cmax = C[key, i]
-		}
-		x0 = fl(lg(xmin)); x1 = fl(lg(xmax)); if (x1 < lg(xmax)) x1++; if (x1 == x0) x1++
-		l0 = fl(lg(lmin)); l1 = fl(lg(lmax)) + 1
-		c0 = fl(lg(cmin)); c1 = fl(lg(cmax)) + 1
-		print "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"960\" height=\"470\" font-family=\"sans-serif\" font-size=\"12\">"
-		print "<rect width=\"960\" height=\"470\" fill=\"white\"/>"
-		pw = 360; ph = 300; oy = 40
-		ox = 70;  axis("p50 latency, ms (publish start to whole message)", l0, l1, ""); lines("L", l0, l1)
-		ox = 540; axis("server CPU, % of one core while publishing", c0, c1, ""); lines("C", c0, c1)
-		for (k = 1; k <= nk; k++) {
-			printf "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"4\" fill=\"%s\"/>", 70 + (k - 1) * 150, 420, col[k]
-			printf "<text x=\"%d\" y=\"%d\">%s</text>\n", 90 + (k - 1) * 150, 426, keys[k]
-		}
-		print "</svg>"
-	}' "$1"
+	awk -F, -f "$ROOT/tools/bench/csv.awk" -f "$ROOT/tools/bench/sweep-plot.awk" "$1"
 }
 
 usage() {
@@ -120,13 +66,16 @@ usage: tools/bench.sh [options]            (`make bench` runs it with none)
       --poll-max N       most polling clients in the sweep      (BENCH_POLL_MAX, 1000)
       --scale-ws N       WebSockets in the connection-scale run (BENCH_SCALE_WS, 10000)
       --scale-held N     long-poll/SSE clients against the shipped limits (BENCH_SCALE_HELD, 100)
+      --models LIST      held clients per concurrency-model row  (BENCH_MODELS, 200,1000)
+      --model-procs N    FastCGI processes of the threaded model (BENCH_MODEL_PROCS, 4)
       --compare S[:M]    run the table on a second server too, side by side
                          (e.g. lighttpd, or apache:proxy-fcgi)
       --target LABEL=URL[,WSURL]  run the table against another push server that
                          is already running (same URL layout as rtlab, see
                          tools/loadgen --help for templates); no server CPU/RSS
-      --peer             only the comparison with nginx + nchan (the peer part)
-      --no-sweep, --no-scale, --no-peer   skip those parts
+      --peer             only the comparison with nginx + nchan (= --only peer)
+      --only PART        only that part: table, peer, sweep, scale or models
+      --no-sweep, --no-scale, --no-peer, --no-models   skip those parts
       --quick            a one-minute smoke run (20 clients, 4 s, small sweep)
       --out DIR          results directory                       (BENCH_OUT, bench-results)
       --plot CSV         print the sweep plot (SVG) of a sweep.csv and exit
@@ -147,6 +96,8 @@ HELD_MAX=${BENCH_HELD_MAX:-400}
 POLL_MAX=${BENCH_POLL_MAX:-1000}
 SCALE_WS=${BENCH_SCALE_WS:-10000}
 SCALE_HELD=${BENCH_SCALE_HELD:-100}
+MODELS=${BENCH_MODELS:-200,1000}
+MODEL_PROCS=${BENCH_MODEL_PROCS:-4}
 OUT=${BENCH_OUT:-bench-results}
 COMPARE=()
 TARGETS=()
@@ -154,6 +105,7 @@ DO_TABLE=1
 DO_SWEEP=1
 DO_SCALE=1
 DO_PEER=1
+DO_MODELS=1
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -174,10 +126,18 @@ while [ $# -gt 0 ]; do
 	--target) TARGETS+=("$2"); shift ;;
 	--no-sweep) DO_SWEEP=0 ;;
 	--no-scale) DO_SCALE=0 ;;
+	--models) MODELS=$2; shift ;;
+	--model-procs) MODEL_PROCS=$2; shift ;;
 	--no-peer) DO_PEER=0 ;;
-	--peer) DO_TABLE=0; DO_SWEEP=0; DO_SCALE=0; DO_PEER=1 ;;
+	--no-models) DO_MODELS=0 ;;
+	--peer|--only)
+		part=peer
+		[ "$1" = --only ] && { part=$2; shift; }
+		case $part in table|peer|sweep|scale|models) ;; *) usage >&2; exit 2 ;; esac
+		DO_TABLE=0; DO_SWEEP=0; DO_SCALE=0; DO_MODELS=0; DO_PEER=0
+		declare "DO_${part^^}=1" ;;
 	--quick) CLIENTS=20; DURATION=4; SWEEP=10,100; SWEEP_DURATION=3
-	         HELD_MAX=100; SCALE_WS=1000; SCALE_HELD=60; INTERVALS=500 ;;
+	         HELD_MAX=100; SCALE_WS=1000; SCALE_HELD=60; INTERVALS=500; MODELS=20,60 ;;
 	--out) OUT=$2; shift ;;
 	--plot) plot_svg "$2"; exit ;;
 	-h|--help) usage; exit 0 ;;
@@ -188,6 +148,7 @@ done
 TECHS=${TECHS//,/ }
 INTERVALS=${INTERVALS//,/ }
 SWEEP=${SWEEP//,/ }
+MODELS=${MODELS//,/ }
 
 LOADGEN=$ROOT/tools/loadgen/loadgen
 [ -x "$LOADGEN" ] || { echo "bench: build first (make)" >&2; exit 1; }
@@ -309,6 +270,9 @@ free_port() {
 LIMITS=$OUT/bench-limits.conf
 held=$CLIENTS
 [ "$HELD_MAX" -gt "$held" ] && held=$HELD_MAX
+if [ "$DO_MODELS" = 1 ]; then
+	for n in $MODELS; do [ "$n" -gt "$held" ] && held=$n; done
+fi
 cat >"$LIMITS" <<EOF
 # Written by tools/bench.sh: process limits sized for $held held clients.
 <IfModule mpm_event_module>
@@ -316,9 +280,11 @@ cat >"$LIMITS" <<EOF
     ThreadsPerChild 64
     MaxRequestWorkers $(( ((held * 2 + 256) / 64 + 1) * 64 ))
 </IfModule>
-FcgidMaxProcessesPerClass $((held + 32))
-FcgidMaxProcesses $((held * 2 + 64))
-FcgidSpawnScoreUpLimit $((held * 2 + 64))
+<IfModule fcgid_module>
+    FcgidMaxProcessesPerClass $((held + 32))
+    FcgidMaxProcesses $((held * 2 + 64))
+    FcgidSpawnScoreUpLimit $((held * 2 + 64))
+</IfModule>
 EOF
 
 stack_start() { # server mode limits(0|1) — sets RUN, PORT, WS_PORT (or STACK_ERR)
@@ -408,7 +374,7 @@ failed() { # what why
 # SERVER nchan is the peer (peer_start); @PORT@, @WS_PORT@ and @HELPER@ in
 # ARGS become the fresh server's ports and the helper's pid.
 run() {
-	local csv=$1 label=$2 server=$3 mode=$4 limits=$5 row err what pids
+	local csv=$1 label=$2 server=$3 mode=$4 limits=$5 row err what pids=
 	shift 5
 	what="$label $(printf '%s ' "$@" | sed 's/--[a-z-]*-url [^ ]* //g; s/--ws-base [^ ]* //; s/--pub-[a-z]* [^ ]* //g; s/ $//')"
 	run_begin "$what" "$@" || return 0
@@ -566,127 +532,48 @@ part_scale() {
 	table "$CSV"
 }
 
-# ---- the peer: nginx + nchan ------------------------------------------------------
+# ---- the peer: nginx + nchan (tools/bench/peer.sh) ------------------------------
 
-# Debian's libnginx-mod-nchan puts the module where nginx's dynamic modules
-# go; ask dpkg rather than guess.
-NCHAN_MODULE=$(dpkg -L libnginx-mod-nchan 2>/dev/null | grep '/ngx_nchan_module\.so$' | head -n 1)
-[ -z "$NCHAN_MODULE" ] && [ -f /usr/lib/nginx/modules/ngx_nchan_module.so ] &&
-	NCHAN_MODULE=/usr/lib/nginx/modules/ngx_nchan_module.so
-have_nchan() { [ -n "$NCHAN_MODULE" ] && command -v nginx >/dev/null 2>&1; }
+. "$ROOT/tools/bench/peer.sh"
 
-PEER_DIR=
-PEER_PID=
+# ---- 4. the three concurrency models -------------------------------------------------
 
-port_accepts() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# A private nginx + nchan from tools/nchan/nginx.conf.in, in its own prefix
-# directory, in the foreground of its own session; sets PORT and PEER_DIR
-# (whose pids file names nginx's master, as serve.sh's does its servers).
-peer_start() {
-	local attempt i conns nofile hard
-	conns=$((SCALE_WS + CLIENTS + 1024))
-	hard=$(ulimit -Hn)
-	nofile=$((conns + 1024))
-	[ "$hard" != unlimited ] && [ "$nofile" -gt "$hard" ] && nofile=$hard
-	STACK_ERR=
-	for attempt in 1 2 3; do
-		PORT=$(free_port) || { STACK_ERR="no free port"; continue; }
-		WS_PORT=
-		PEER_DIR=$(mktemp -d /tmp/rtlab-nchan.XXXXXX)
-		chmod 755 "$PEER_DIR"
-		mkdir -p "$PEER_DIR/logs" "$PEER_DIR/tmp"
-		sed -e "s|@PREFIX@|$PEER_DIR|g" -e "s|@PORT@|$PORT|g" \
-		    -e "s|@MODULE@|$NCHAN_MODULE|g" -e "s|@WORKERS@|$(nproc)|g" \
-		    -e "s|@CONNECTIONS@|$conns|g" -e "s|@NOFILE@|$nofile|g" \
-		    "$ROOT/tools/nchan/nginx.conf.in" >"$PEER_DIR/nginx.conf"
-		setsid nginx -p "$PEER_DIR" -c "$PEER_DIR/nginx.conf" -e "$PEER_DIR/logs/error.log" \
-			</dev/null >>"$PEER_DIR/logs/stderr.log" 2>&1 &
-		PEER_PID=$!
-		echo "$PEER_PID $(proc_start "$PEER_PID") nginx" >"$PEER_DIR/pids"
-		for i in $(seq 1 300); do
-			port_accepts "$PORT" && return 0
-			kill -0 "$PEER_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		STACK_ERR=$(cat "$PEER_DIR"/logs/*.log 2>/dev/null | grep -v '^\s*$' | tail -n 3 | tr '\n' ' ')
-		{ echo "== $(date -u +%T) nginx + nchan port $PORT, attempt $attempt"; echo "$STACK_ERR"; } >>"$OUT/serve.log"
-		peer_stop
-	done
-	return 1
-}
-
-# Stops nginx by the pid it started: SIGTERM is nginx's fast shutdown (its
-# workers exit with the master); then waits until it is really gone.
-peer_stop() {
-	[ -n "$PEER_PID" ] || return 0
-	local recorded left pid
-	recorded=$(awk '{ print $1 ":" $2 }' "$PEER_DIR/pids" 2>/dev/null)
-	[ "$(proc_start "$PEER_PID")" = "${recorded#*:}" ] && kill -TERM "$PEER_PID" 2>/dev/null
-	if ! left=$(stack_gone "$recorded" "$PORT"); then
-		# Whatever is left of its session, by pid: never by name.
-		for pid in $(ps -o pid= --sid "$PEER_PID" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
-		say "bench: warning: nginx + nchan was not gone after 30 s ($left); killed"
-	fi
-	[ -s "$PEER_DIR/logs/error.log" ] && cat "$PEER_DIR/logs/error.log" >>"$OUT/nchan-error.log"
-	rm -rf "$PEER_DIR"
-	PEER_DIR=
-	PEER_PID=
-}
-
-# rtlab and nchan row by row: each rtlab row is followed by nchan's, and
-# the ratios say how many times nchan's figure rtlab's is (< 1: rtlab does
-# better).  For a one-message row the max is what counts: until the last
-# subscriber has it.
-peer_table() { # csv
+# What holding N clients costs in each way a server can hold them: SSE with
+# a process per client (mod_fcgid), SSE with many requests on threads in a
+# few FastCGI processes (mod_proxy_fcgi + spawn-fcgi, RT_FCGI_THREADS per
+# process: the environment passes through serve.sh to the endpoints), and
+# WebSocket in one event loop (the helper).  The same publisher (HTTP POST
+# through Apache to send.fcgi) and the same whole server tree in every row.
+models_table() { # csv
 	[ "$PLANNING" = 1 ] && return 0
 	awk -F, "$CSV_AWK"'
-	function ratio(a, b) { return (b > 0 && a != "nan" && b != "nan") ? sprintf("%.2f", a / b) : "-" }
-	BEGIN { print "technique clients msgs rtlab p50_ms nchan p50× p99_ms nchan p99× max_ms nchan max× cpu% nchan lost nchan" }
-	get("label") != "nchan" { r_label = get("label"); r_tech = get("technique"); r_c = get("clients")
-		r_m = get("messages"); r50 = get("p50_ms"); r99 = get("p99_ms"); rmax = get("max_ms")
-		rcpu = get("srv_cpu_pct"); rlost = get("lost"); have = 1; next }
-	have {
-		print r_tech, r_c, r_m, r_label, r50, get("p50_ms"), ratio(r50, get("p50_ms")),
-		      r99, get("p99_ms"), ratio(r99, get("p99_ms")), rmax, get("max_ms"),
-		      ratio(rmax, get("max_ms")), rcpu, get("srv_cpu_pct"), rlost, get("lost")
-		have = 0
-	}' "$1" | column -t | tee -a "$REPORT"
+	BEGIN { print "model clients held procs fcgi_procs RSS/client_KiB CPU/msg_µs p50_ms p99_ms lost errors" }
+	{ print get("label"), get("clients"), get("held"), get("srv_procs"), get("fcgi_procs"),
+	        get("rss_per_conn_kib"), get("cpu_us_per_msg"), get("p50_ms"), get("p99_ms"),
+	        get("lost"), get("errors") }' "$1" | column -t | tee -a "$REPORT"
 }
 
-part_peer() {
-	local common=(-r "$RATE" -d "$DURATION") c
-	local sse='http://127.0.0.1:@PORT@/sub?channel={channel}'
-	local ws='ws://127.0.0.1:@PORT@/sub?channel={channel}'
-	local pub=(--pub-url 'http://127.0.0.1:@PORT@/pub?channel={channel}' --pub-body '{text}'
-	           --pub-type text/plain)
-	PART="peer"
-	part_begin peer.csv "== rtlab and nginx + nchan side by side: $RATE messages/s for $DURATION s"
-	if ! have_nchan; then
-		say "   nginx + nchan are not installed (tools/deps.sh bench installs them): skipped"
-		return 0
+part_models() {
+	local n common
+	PART="4. models"
+	part_begin models.csv "== 4. three concurrency models: $MODELS held clients, $RATE messages/s for $DURATION s"
+	say "   process-per-client: SSE, Apache + mod_fcgid (one FastCGI process per held client)"
+	say "   threads: SSE, Apache + mod_proxy_fcgi, $MODEL_PROCS FastCGI processes, RT_FCGI_THREADS each"
+	say "   event-loop: WebSocket, the helper (one process, epoll)"
+	if ! grep -qs RT_FCGI_THREADS "$ROOT"/cgi-bin/*.c "$ROOT"/lib/*.c; then
+		say "   (these endpoints do not read RT_FCGI_THREADS yet: the threads rows hold"
+		say "    one request per process, and most of their clients are not held)"
 	fi
-	say "   nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null), $(nginx -v 2>&1 | sed 's/.*: //'), $(nproc) workers;"
-	say "   every row published by HTTP POST, rtlab's to send.fcgi, nchan's to /pub"
-	if has sse; then
-		for c in 1 "$CLIENTS"; do
-			run "$CSV" "$SERVER-$MODE" "$SERVER" "$MODE" 1 -t sse -c "$c" "${common[@]}"
-			run "$CSV" nchan nchan - 0 -t sse -c "$c" --sub-url "$sse" "${pub[@]}" "${common[@]}"
-		done
-	fi
-	if has ws; then
-		run "$CSV" helper "$SERVER" "$MODE" 1 -t ws -c "$CLIENTS" \
-			--ws-base "ws://127.0.0.1:@WS_PORT@" "${common[@]}"
-		run "$CSV" nchan nchan - 0 -t ws -c "$CLIENTS" --sub-url "$ws" "${pub[@]}" "${common[@]}"
-		run "$CSV" helper "$SERVER" "$MODE" 1 -t ws -c "$SCALE_WS" -m 1 -r 1 \
-			--ws-base "ws://127.0.0.1:@WS_PORT@"
-		run "$CSV" nchan nchan - 0 -t ws -c "$SCALE_WS" -m 1 -r 1 --sub-url "$ws" "${pub[@]}"
-	fi
+	for n in $MODELS; do
+		common=(-c "$n" -r "$RATE" -d "$DURATION" --ready-timeout 30)
+		run "$CSV" process-per-client apache fcgid 1 -t sse "${common[@]}"
+		RUN_ENV="RT_FCGI_THREADS=$(( (n + MODEL_PROCS - 1) / MODEL_PROCS + 16 )) RTLAB_HELD_PROCS=$MODEL_PROCS"
+		run "$CSV" threads apache proxy-fcgi 1 -t sse "${common[@]}"
+		RUN_ENV=
+		run "$CSV" event-loop apache fcgid 1 -t ws --ws-base "ws://127.0.0.1:@WS_PORT@" "${common[@]}"
+	done
 	say
-	table "$CSV"
-	say
-	say "   rtlab / nchan, row by row (ratio < 1: rtlab is faster or cheaper):"
-	peer_table "$CSV"
+	models_table "$CSV"
 }
 
 # ---- the run ----------------------------------------------------------------------
@@ -704,6 +591,7 @@ PARTS=()
 [ "$DO_PEER" = 1 ] && PARTS+=(part_peer)
 [ "$DO_SWEEP" = 1 ] && PARTS+=(part_sweep)
 [ "$DO_SCALE" = 1 ] && PARTS+=(part_scale)
+[ "$DO_MODELS" = 1 ] && PARTS+=(part_models)
 
 T0=$(date +%s)
 PLANNING=1

@@ -139,7 +139,7 @@ describe('tools/bench.sh on a miniature run', () => {
   it('prints the machine, the table and the sweep; writes CSV and SVG', async () => {
     const r = await exec(path.join(ROOT, 'tools', 'bench.sh'),
       ['-t', 'ws,sse', '-c', '3', '-d', '1', '--sweep', '2', '--sweep-duration', '1',
-        '--held-max', '2', '--no-scale', '--out', out], { timeout: 240_000 });
+        '--held-max', '2', '--no-scale', '--no-peer', '--no-models', '--out', out], { timeout: 240_000 });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /^cpu: +\d+ cores/m);
     assert.match(r.stdout, /^kernel: +Linux/m);
@@ -215,15 +215,14 @@ describe('tools/bench.sh --peer: rtlab and nginx + nchan side by side',
 
     it('starts a private nchan, runs each row against both, prints the ratios', async () => {
       const r = await exec(path.join(ROOT, 'tools', 'bench.sh'),
-        ['--peer', '-t', 'sse,ws', '-c', '2', '-d', '1', '--scale-ws', '10', '--out', out],
+        ['--peer', '-t', 'sse,ws', '-c', '1', '-d', '1', '--scale-ws', '3', '--out', out],
         { timeout: 240_000 });
       assert.equal(r.code, 0, r.stdout + r.stderr);
       const lines = readFileSync(path.join(out, 'peer.csv'), 'utf8').trim().split('\n');
       assert.deepEqual(lines[0].split(','), COLUMNS);
       const rows = lines.slice(1).map((l) => Object.fromEntries(COLUMNS.map((c, i) => [c, l.split(',')[i]])));
       assert.deepEqual(rows.map((x) => `${x.label} ${x.technique} ${x.clients}`), [
-        'apache-fcgid sse 1', 'nchan sse 1', 'apache-fcgid sse 2', 'nchan sse 2',
-        'helper ws 2', 'nchan ws 2', 'helper ws 10', 'nchan ws 10']);
+        'apache-fcgid sse 1', 'nchan sse 1', 'helper ws 1', 'nchan ws 1', 'helper ws 3', 'nchan ws 3']);
       for (const x of rows) {
         assertWellFormed(x);
         assert.equal(x.held, x.clients, `${x.label} ${x.technique}: held`);
@@ -235,7 +234,36 @@ describe('tools/bench.sh --peer: rtlab and nginx + nchan side by side',
       // The ratio table: one line per pair, each with three ratios.
       const ratios = r.stdout.split('rtlab / nchan')[1].split('\n')
         .filter((l) => /^(sse|ws) +\d+ +\d+ +\S+ /.test(l));
-      assert.equal(ratios.length, 4, r.stdout);
+      assert.equal(ratios.length, 3, r.stdout);
       for (const l of ratios) assert.match(l, /^(\S+ +){6}\d+\.\d\d +(\S+ +){2}\d+\.\d\d /, l);
     });
   });
+
+describe('tools/bench.sh --only models: the three concurrency models', () => {
+  let out;
+  before(() => { out = mkdtempSync('/tmp/rtlab-models-test-'); });
+  after(() => { if (out) rmSync(out, { recursive: true, force: true }); });
+
+  it('a process per client, threads in a few processes, one event loop', async () => {
+    // 3 clients and 4 threaded processes: every client is held even where
+    // the endpoints serve one request per process.
+    const r = await exec(path.join(ROOT, 'tools', 'bench.sh'),
+      ['--only', 'models', '--models', '3', '--model-procs', '4', '-d', '1', '--out', out],
+      { timeout: 240_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const lines = readFileSync(path.join(out, 'models.csv'), 'utf8').trim().split('\n');
+    const rows = lines.slice(1).map((l) => Object.fromEntries(COLUMNS.map((c, i) => [c, l.split(',')[i]])));
+    assert.deepEqual(rows.map((x) => `${x.label} ${x.technique}`),
+      ['process-per-client sse', 'threads sse', 'event-loop ws']);
+    for (const x of rows) {
+      assertWellFormed(x);
+      assert.equal(Number(x.held), 3, x.label);
+      assert.equal(Number(x.lost), 0, x.label);
+    }
+    const [fcgid, threads, loop] = rows.map((x) => Number(x.fcgi_procs));
+    assert.ok(fcgid >= 4, `mod_fcgid: a process per held client + send.fcgi, got ${fcgid}`);
+    assert.ok(threads >= 4, `spawn-fcgi pools of 4, got ${threads}`);
+    assert.ok(loop >= 1 && loop < fcgid, `the helper holds its clients itself, got ${loop}`);
+    assert.match(r.stdout, /model +clients +held +procs +fcgi_procs +RSS\/client_KiB +CPU\/msg_µs +p50_ms +p99_ms +lost/);
+  });
+});
