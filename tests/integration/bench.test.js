@@ -70,6 +70,9 @@ describe('loadgen against Apache mod_fcgid + helper', () => {
     { name: 'ws to the helper', args: ['-t', 'ws'], direct: true },
     { name: 'ws, published over a WebSocket', args: ['-t', 'ws'], direct: true, pubWs: true },
     { name: 'sse, published over a WebSocket', args: ['-t', 'sse'], pubWs: true },
+    // Three subscriber processes on 127.0.0.2-4: one report, the same checks.
+    { name: 'ws to the helper from 3 processes', args: ['-t', 'ws', '--procs', '3'], direct: true },
+    { name: 'sse from 2 processes', args: ['-t', 'sse', '--procs', '2'] },
   ];
   for (const c of cases) {
     it(`${c.name}: every message once to every client, a well-formed row`, async () => {

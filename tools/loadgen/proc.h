@@ -7,10 +7,12 @@
  * the number of processes, and among them the FastCGI ones (a command name
  * ending in ".fcgi": mod_fcgid's, spawn-fcgi's or lighttpd's children) with
  * their own RSS; and the ESTABLISHED TCP connections whose local port is one
- * of the watched ports (/proc/net/tcp and tcp6).
+ * of the watched ports (asked of the kernel over sock_diag, as ss(8) does;
+ * /proc/net/tcp where netlink is not available).
  *
- * A sample of 10,000 sockets takes tens of milliseconds: loadgen takes one
- * only between phases, never while messages are in flight.
+ * A sample walks every process and every established socket of the machine
+ * (tens of milliseconds with 10,000): loadgen takes one only between phases,
+ * never while messages are in flight.
  */
 #ifndef LOADGEN_PROC_H
 #define LOADGEN_PROC_H
