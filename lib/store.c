@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define REDIS_SCHEME  "redis://"
@@ -144,14 +143,6 @@ int store_clamp_limit(int limit)
 	if (limit < 0)
 		return 0;
 	return limit > STORE_READ_MAX ? STORE_READ_MAX : limit;
-}
-
-int64_t store_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void store_msg_clear(struct store_msg *m)

@@ -77,7 +77,4 @@ struct store_msg *store_msgs_push(struct store_msgs *out, size_t *cap);
 /* A read's limit, clamped to 0 .. STORE_READ_MAX. */
 int store_clamp_limit(int limit);
 
-/* The writer's wall clock in ms since the epoch: a message's ts. */
-int64_t store_wall_ms(void);
-
 #endif

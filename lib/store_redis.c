@@ -37,6 +37,7 @@
  * clients with 1011 and reopens).
  */
 #include "store_backend.h"
+#include "clock.h"      /* clock_wall_ms: a message's ts */
 #include "settings.h"   /* settings_int: the one RT_* reader */
 
 #include <errno.h>
@@ -449,7 +450,7 @@ static void prune(struct redis_store *st)
 	char cutoff[24];
 	const char *args[] = { cutoff, "rt:ch:" };
 
-	snprintf(cutoff, sizeof cutoff, "%lld", (long long)(store_wall_ms() - st->max_age_ms));
+	snprintf(cutoff, sizeof cutoff, "%lld", (long long)(clock_wall_ms() - st->max_age_ms));
 	freeReplyObject(run_script(st, S_PRUNE, 2, keys, 2, args));
 }
 
@@ -459,7 +460,7 @@ static int rd_insert(struct store *base, const char *channel, const char *event,
 {
 	struct redis_store *st = rd(base);
 	char key[KEY_MAX], note[KEY_MAX], ts[24], keep[24], index_keep[24];
-	int64_t now = store_wall_ms(), id;
+	int64_t now = clock_wall_ms(), id;
 	const char *keys[] = { "rt:seq", key, "rt:all", "rt:channels" };
 	const char *args[] = { channel, event, user, text, ts, via, keep, index_keep, note };
 	redisReply *r;

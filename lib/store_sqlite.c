@@ -19,6 +19,7 @@
  * hold back checkpoints and let the WAL grow).
  */
 #include "store_backend.h"
+#include "clock.h"      /* clock_wall_ms: a message's ts */
 #include "settings.h"   /* settings_int: the one RT_* reader */
 #include "wake.h"
 
@@ -252,7 +253,7 @@ static void prune(struct sqlite_store *st, const char *channel)
 	}
 	if (st->max_age_ms > 0) {
 		q = st->q[Q_PRUNE_AGE];
-		sqlite3_bind_int64(q, 1, store_wall_ms() - st->max_age_ms);
+		sqlite3_bind_int64(q, 1, clock_wall_ms() - st->max_age_ms);
 		sqlite3_step(q);
 		sqlite3_reset(q);
 	}
@@ -287,7 +288,7 @@ static int sq_insert(struct store *base, const char *channel, const char *event,
 	sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 3, text, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 4, via, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 5, store_wall_ms());
+	sqlite3_bind_int64(q, 5, clock_wall_ms());
 	sqlite3_bind_text(q, 6, event, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) == SQLITE_ROW && row_to_msg(q, out) == 0 &&
 	    sqlite3_step(q) == SQLITE_DONE)

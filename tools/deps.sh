@@ -2,7 +2,8 @@
 # deps.sh — make sure the Debian packages and npm test clients rtlab needs
 # are here.  As root it installs what is missing (apt-get update once, then
 # install); otherwise it prints the one apt-get line to run and fails.
-# `make demo` and `make test` call it first.
+# `make demo` and `make test` call it first; `make bench` calls
+# `tools/deps.sh bench`, which adds what the benchmark compares rtlab with.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -14,13 +15,19 @@ PKGS="build-essential pkg-config libfcgi-dev libfcgi-bin libsqlite3-dev sqlite3
 libssl-dev libhiredis-dev check libsubunit-dev apache2 libapache2-mod-fcgid
 lighttpd spawn-fcgi curl wrk valgrind chromium nodejs npm python3-websockets
 procps iproute2 ca-certificates"
-
+# The benchmark's peer: nginx + nchan (Debian's build of https://nchan.io/).
+BENCH_PKGS="nginx-light libnginx-mod-nchan"
 # Past one host (docs/scaling.md): the Redis server and the HAProxy balancer,
 # only for what uses them — `make demo CLUSTER=N`, `RT_STORE=redis://...`,
 # and `make test`/`make lab`/`make bench` (deps.sh cluster), whose cluster
 # parts need them.  A course on one host never installs either.
 CLUSTER_PKGS="redis-server haproxy"
-case ${1:-} in cluster) PKGS="$PKGS $CLUSTER_PKGS" ;; esac
+for want in "$@"; do
+	case $want in
+	bench)   PKGS="$PKGS $BENCH_PKGS" ;;
+	cluster) PKGS="$PKGS $CLUSTER_PKGS" ;;
+	esac
+done
 if [ "${CLUSTER:-0}" != 0 ] || case ${RT_STORE:-} in redis://*) true ;; *) false ;; esac; then
 	PKGS="$PKGS $CLUSTER_PKGS"
 fi
