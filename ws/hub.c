@@ -421,7 +421,8 @@ static void fanout(void)
  */
 static void reopen_replaced(int code, const char *why)
 {
-	wsd_log(NULL, "store %s: %s: closing clients, reopening", store_path(hub.st), why);
+	wsd_log(NULL, "store %s %s: closing clients, reopening", store_path(hub.st),
+	        code == WS_CLOSE_SERVICE_RESTART ? "was replaced" : "is unavailable");
 	/* Each close frees one subscription (hub_closed), and a channel goes
 	 * with its last one. */
 	while (hub.channels && hub.channels->subs) {
