@@ -35,6 +35,10 @@
  * Redis does.  A waiter's wait returns -1 (long-poll: 503; SSE: the stream
  * ends and the client resumes with Last-Event-ID; the helper closes its
  * clients with 1011 and reopens).
+ *
+ * Longer than 600 lines on purpose: one backend, read top to bottom — the
+ * layout and its three Lua scripts, the connections, the messages, then
+ * the wait — around one struct that all of them share.
  */
 #include "store_backend.h"
 #include "clock.h"      /* clock_wall_ms: a message's ts */
