@@ -142,6 +142,8 @@ struct redis_store {
 	size_t nw, wcap;
 	int pending;                 /* report a change at the next check */
 	int broken;                  /* a connection failed: reopen the store */
+	int replaced;                /* the ids went back: the store was emptied */
+	int64_t pushed;              /* the newest id pushed to us */
 	unsigned inserts;
 	long long keep, max_age_ms;
 };
@@ -350,12 +352,12 @@ static const char *rd_path(const struct store *base)
 }
 
 /* "Replaced", for Redis: the connection is gone (Redis stopped or restarted),
- * so the caller opens the store again — a new connection. */
+ * or the ids went back (take_push), so the caller opens the store again. */
 static int rd_replaced(const struct store *base)
 {
 	const struct redis_store *st = (const struct redis_store *)base;
 
-	return st->broken || st->cmd == NULL || conn_dead(st->cmd);
+	return st->broken || st->replaced || st->cmd == NULL || conn_dead(st->cmd);
 }
 
 /* ---- messages ------------------------------------------------------------- */
@@ -575,19 +577,32 @@ static struct redis_watch *find_watch(struct redis_store *st, const char *channe
 	return NULL;
 }
 
-/* A pub/sub push: a "message" on a watched channel is news. */
+/*
+ * A pub/sub push: a "message" on a watched channel is news.  Redis pushes to
+ * one connection in the order it ran the inserts, and each insert's id comes
+ * from the one sequence in the same script: the ids pushed to us only grow.
+ * One that goes back means rt:seq started again — the store was emptied
+ * (FLUSHDB, or a Redis restarted without its AOF) under us: a reset, as for
+ * a recreated SQLite file.
+ */
 static void take_push(struct redis_store *st, redisReply *r)
 {
 	char note[KEY_MAX];
+	int64_t id;
 
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
 	    r->element[0]->type == REDIS_REPLY_STRING &&
-	    strcmp(r->element[0]->str, "message") == 0)
+	    strcmp(r->element[0]->str, "message") == 0) {
+		id = strtoll(r->element[2]->str, NULL, 10);
+		if (id <= st->pushed)
+			st->replaced = 1;
+		st->pushed = id;
 		for (size_t i = 0; i < st->nw; i++) {
 			notify_channel(st, note, sizeof note, st->w[i].channel);
 			if (strcmp(note, r->element[1]->str) == 0)
 				st->pending = 1;
 		}
+	}
 	freeReplyObject(r);
 }
 
@@ -705,7 +720,7 @@ static int rd_wait_next_ms(struct store *base)
 {
 	struct redis_store *st = rd(base);
 
-	return st->pending || st->broken ? 0 : -1;
+	return st->pending || st->broken || st->replaced ? 0 : -1;
 }
 
 /* Reads what the subscription pushed (one read(2) when the fd is readable). */
@@ -725,6 +740,8 @@ static int rd_wait_check(struct store *base)
 	}
 	if (st->broken)
 		return -1;
+	if (st->replaced)
+		return STORE_WAIT_RESET;
 	if (st->pending) {
 		st->pending = 0;
 		return STORE_WAIT_CHANGE;
@@ -734,6 +751,8 @@ static int rd_wait_check(struct store *base)
 
 static int rd_wait_end(struct store *base)
 {
+	if (rd(base)->replaced)
+		return STORE_WAIT_RESET;
 	return rd_replaced(base) ? -1 : 0;
 }
 

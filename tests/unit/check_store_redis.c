@@ -509,6 +509,33 @@ START_TEST(retention_by_age_trims_every_channel)
 }
 END_TEST
 
+/* FLUSHDB under a waiter: ids start again at 1, which the waiter sees as a
+ * reset (as a recreated SQLite file), not as news it would never find. */
+START_TEST(an_emptied_store_is_a_reset)
+{
+	struct store *st = open_db(10), *waiter = open_db(10);
+	char cmd[128];
+	int rc;
+
+	ck_assert_int_eq(store_watch(waiter, "f", 0), 0);
+	for (int i = 0; i < 3; i++)
+		insert(st, "f", "before");
+	while ((rc = store_wait(waiter, 300)) == STORE_WAIT_CHANGE)
+		;
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(store_replaced(waiter), 0);
+	snprintf(cmd, sizeof cmd, "redis-cli -p %d -n 10 FLUSHDB >/dev/null", port);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(insert(st, "f", "after"), 1);
+	ck_assert_int_eq(store_wait(waiter, 5000), STORE_WAIT_RESET);
+	ck_assert_int_eq(store_replaced(waiter), 1);
+	ck_assert_int_eq(store_reopen(&waiter), 0);
+	ck_assert_int_eq(store_replaced(waiter), 0);
+	store_close(waiter);
+	store_close(st);
+}
+END_TEST
+
 START_TEST(bad_urls_are_refused)
 {
 	static const char *const bad[] = {
@@ -541,6 +568,7 @@ static Suite *store_redis_suite(void)
 	tcase_add_test(tc, retention_keeps_rt_keep_and_ids_go_on);
 	tcase_add_test(tc, retention_by_age_trims_every_channel);
 	tcase_add_test(tc, bad_urls_are_refused);
+	tcase_add_test(tc, an_emptied_store_is_a_reset);
 	/* Last: it stops and starts its own server (and changes `port`). */
 	tcase_add_test(tc, unavailable_fails_then_recovers_with_nothing_lost);
 	suite_add_tcase(s, tc);
