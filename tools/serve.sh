@@ -396,9 +396,21 @@ stop_recorded() { # run_dir what
 
 # ---- a cluster: one Redis, N web hosts, HAProxy in front (CLUSTER=N) ------
 
-free_port_from() { # port — the first port from there that nobody listens on
+# A port may be taken without anyone listening on it: the local end of an
+# outgoing connection (ports in the ephemeral range, which a busy machine
+# has thousands of) makes a later bind fail just the same.  So no socket in
+# any state may use it (ss), not only no listener.
+port_unused() { # port
+	if command -v ss >/dev/null; then
+		[ -z "$(ss -Htan "( sport = :$1 )" 2>/dev/null)" ]
+	else
+		! port_accepts "$1"
+	fi
+}
+
+free_port_from() { # port — the first port from there that no socket uses
 	local p=$1
-	while port_accepts "$p"; do p=$((p + 1)); done
+	until port_unused "$p"; do p=$((p + 1)); done
 	echo "$p"
 }
 

@@ -15,7 +15,7 @@
 // missing (tools/deps.sh cluster installs them).
 
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { curl } from '../lib/http.js';
 import { freshChannel, openStream, sleep, streamMessages, until } from '../lib/held.js';
@@ -62,6 +62,13 @@ function wsCollect(url) {
 
 describe('a cluster: 3 hosts, one Redis, HAProxy in front', { skip, timeout: 240_000 }, () => {
   let c;
+  // Every resuming client of a test, stopped after it even when it failed
+  // (a client left reconnecting would keep this process alive).
+  const running = [];
+  const track = (clients) => { running.push(clients); return clients; };
+  afterEach(() => {
+    for (const clients of running.splice(0)) for (const x of clients) x.c.stop();
+  });
 
   before(async () => {
     c = await startCluster({ n: 3, env: { RT_SSE_HEARTBEAT: '2' } });
@@ -122,16 +129,16 @@ describe('a cluster: 3 hosts, one Redis, HAProxy in front', { skip, timeout: 240
     const channel = freshChannel('crash');
     const since = await lastIdOf(c.nodes[0].base);
     // One after another, so round-robin spreads them: 2 per host per kind.
-    const clients = [];
+    const clients = track([]);
     for (let i = 0; i < 6; i++) {
       const w = wsClient(c.wsUrl, channel, since);
-      await w.connected;
       clients.push({ kind: 'ws', c: w });
+      await w.connected;
     }
     for (let i = 0; i < 6; i++) {
       const s = sseClient(c.base, channel, since);
-      await s.connected;
       clients.push({ kind: 'sse', c: s });
+      await s.connected;
     }
     for (let i = 0; i < 3; i++) clients.push({ kind: 'longpoll', c: longPollClient(c.base, channel, since, 10) });
     clients.push({ kind: 'poll', c: pollClient(c.base, channel, since, 100) });
@@ -178,13 +185,13 @@ describe('a cluster: 3 hosts, one Redis, HAProxy in front', { skip, timeout: 240
     // Host 2 is dead now: the others serve (the balancer knows).
     const live = c.nodes.filter((n) => n.name !== 'node2');
     const since = await lastIdOf(live[0].base);
-    const clients = [
+    const clients = track([
       { kind: 'ws', c: wsClient(c.wsUrl, channel, since) },
       { kind: 'ws', c: wsClient(c.wsUrl, channel, since) },
       { kind: 'sse', c: sseClient(c.base, channel, since) },
       { kind: 'sse', c: sseClient(c.base, channel, since) },
       { kind: 'longpoll', c: longPollClient(c.base, channel, since, 10) },
-    ];
+    ]);
     await Promise.all(clients.filter((x) => x.kind !== 'longpoll').map((x) => x.c.connected));
     const ids = [];
     for (let i = 1; i <= 5; i++) ids.push((await sendOk(live[0].base, channel, `before ${i}`)).json().id);
