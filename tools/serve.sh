@@ -207,6 +207,7 @@ stage() {
 	[ $n -gt 0 ] || echo "serve.sh: warning: no endpoints built in $BUILD/cgi-bin (run make)" >&2
 	cp -r "$ROOT"/public_html/. "$RUN_DIR/htdocs/" 2>/dev/null || true
 	cp "$ROOT"/apache-conf/*.conf "$RUN_DIR/conf/"
+	cp -r "$ROOT"/apache-conf/lighttpd-errors "$RUN_DIR/conf/"
 	if [ -x "$BUILD/ws/rtlab-wsd" ] && [ "$WS" = 1 ]; then
 		cp "$BUILD/ws/rtlab-wsd" "$RUN_DIR/bin/"
 	fi
@@ -230,7 +231,7 @@ stage() {
 apache_conf() {
 	local name value m
 	local mods="authz_core mime dir autoindex alias env setenvif headers filter
-	            deflate proxy proxy_http proxy_wstunnel"
+	            deflate proxy proxy_http proxy_wstunnel reqtimeout"
 	case $MPM in
 	event|prefork) ;;
 	*) die "MPM must be event or prefork" ;;
