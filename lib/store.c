@@ -197,6 +197,14 @@ struct store *store_open(const char *path, const char **errstr)
 		goto fail;
 	}
 
+	/* A database we may not write (chmod a-w, a read-only mount) is
+	 * refused rather than opened read-only: SQLite would create the -shm
+	 * file with the database's own mode, read-only, and that file would
+	 * outlive the spell, so that every write still failed once the
+	 * database was writable again.  Refused, it is a 503 until then. */
+	err = "the message store is read-only";
+	if (access(path, W_OK) < 0 && (errno == EACCES || errno == EROFS))
+		goto fail;
 	err = "the message store cannot be opened";
 	/* No SQLITE_OPEN_CREATE: a missing database is an installation error
 	 * (run sql/schema.sql), not something to paper over with an empty file. */
