@@ -35,8 +35,9 @@
 
 #define BUSY_TIMEOUT_MS     5000   /* longest a writer queues for the lock */
 #define FALLBACK_CHECK_MS   250    /* no inotify: how often to look */
-#define PRUNE_EVERY         64     /* apply retention every N inserts */
 #define DEFAULT_KEEP        10000  /* messages kept per channel */
+#define DEFAULT_CHANNELS    1000   /* channels kept (the idle longest go) */
+#define KEEP_SLACK_MAX      64     /* see keep_slack() */
 
 /*
  * A commit appends to the WAL with write() and only then publishes itself in
@@ -49,7 +50,8 @@ static const int recheck_ms[] = { 1, 2, 5, 10, 25, 50 };
 
 enum {
 	Q_INSERT, Q_AFTER_CH, Q_AFTER_ALL, Q_LAST_CH, Q_LAST_ID, Q_VERSION,
-	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_PRUNE_KEEP, Q_PRUNE_AGE, Q_COUNT
+	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_CHANNEL_SIZE, Q_PRUNE_KEEP, Q_OLDEST_TS,
+	Q_PRUNE_AGE, Q_CHANNEL_COUNT, Q_EVICT, Q_COUNT
 };
 
 static const char *const sql_text[Q_COUNT] = {
@@ -78,11 +80,24 @@ static const char *const sql_text[Q_COUNT] = {
 	[Q_BEGIN]    = "BEGIN IMMEDIATE",
 	[Q_COMMIT]   = "COMMIT",
 	[Q_ROLLBACK] = "ROLLBACK",
+	/* Retention (retain()): the channels table is kept by triggers
+	 * (sql/schema.sql).  Each delete walks the (channel, id) index from
+	 * the oldest end, so it costs what it deletes, not what it keeps. */
+	[Q_CHANNEL_SIZE] =
+		"SELECT n FROM channels WHERE name = ?1",
 	[Q_PRUNE_KEEP] =
 		"DELETE FROM messages WHERE channel = ?1 AND id <= (SELECT id FROM"
-		" messages WHERE channel = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+		" messages WHERE channel = ?1 ORDER BY id LIMIT 1 OFFSET ?2)",
+	[Q_OLDEST_TS] =
+		"SELECT ts FROM messages ORDER BY id LIMIT 1",
 	[Q_PRUNE_AGE] =
-		"DELETE FROM messages WHERE ts < ?1",
+		"DELETE FROM messages WHERE id < (SELECT id FROM messages"
+		" WHERE ts >= ?1 ORDER BY id LIMIT 1)",
+	[Q_CHANNEL_COUNT] =
+		"SELECT count(*) FROM channels",
+	[Q_EVICT] =
+		"DELETE FROM messages WHERE channel IN (SELECT name FROM channels"
+		" WHERE name <> ?1 ORDER BY last_id LIMIT ?2)",
 };
 
 struct store {
@@ -100,9 +115,9 @@ struct store {
 	int no_inotify;       /* RT_NO_INOTIFY=1 at open */
 	int64_t version;      /* last PRAGMA data_version seen */
 	int recheck;          /* index into recheck_ms, -1 when not rechecking */
-	unsigned inserts;     /* since open, for PRUNE_EVERY */
 	long long keep;       /* RT_KEEP: messages per channel, 0 = unlimited */
 	long long max_age_ms; /* RT_MAX_AGE in ms, 0 = unlimited */
+	long long max_channels; /* RT_MAX_CHANNELS, 0 = unlimited */
 };
 
 static int read_version(struct store *st, int64_t *v)
@@ -183,6 +198,7 @@ struct store *store_open(const char *path, const char **errstr)
 	st->recheck = -1;
 	st->keep = settings_int("RT_KEEP", 0, LLONG_MAX, DEFAULT_KEEP);
 	st->max_age_ms = settings_int("RT_MAX_AGE", 0, LLONG_MAX / 1000, 0) * 1000;
+	st->max_channels = settings_int("RT_MAX_CHANNELS", 0, LLONG_MAX, DEFAULT_CHANNELS);
 	st->no_inotify = settings_int("RT_NO_INOTIFY", 0, 1, 0) != 0;
 	if ((st->path = strdup(path)) == NULL || (base_copy = strdup(path)) == NULL)
 		goto fail;
@@ -215,7 +231,9 @@ struct store *store_open(const char *path, const char **errstr)
 	if (sqlite3_exec(st->db, "PRAGMA journal_mode = WAL;"
 	                 "PRAGMA synchronous = NORMAL;", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
-	err = "the message store has no schema (run sql/schema.sql)";
+	/* A database made before the channels table fails here too: running
+	 * sql/schema.sql again migrates it (make install does). */
+	err = "the message store has no schema, or an older one (run sql/schema.sql)";
 	for (int i = 0; i < Q_COUNT; i++)
 		if (sqlite3_prepare_v3(st->db, sql_text[i], -1,
 		                       SQLITE_PREPARE_PERSISTENT, &st->q[i], NULL) != SQLITE_OK)
@@ -303,34 +321,81 @@ static void exec_quiet(struct store *st, int which)
 	sqlite3_reset(st->q[which]);
 }
 
-/* Retention, in its own transaction after the insert has committed.  WAL
- * readers keep reading their snapshot while it runs. */
-static void prune(struct store *st, const char *channel)
+/* One integer from a one-row query (bound by the caller), or -1. */
+static long long query_int(struct store *st, int which)
 {
-	sqlite3_stmt *q;
+	sqlite3_stmt *q = st->q[which];
+	long long v = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
 
-	if (st->keep == 0 && st->max_age_ms == 0)
-		return;
-	if (sqlite3_step(st->q[Q_BEGIN]) != SQLITE_DONE) {
-		sqlite3_reset(st->q[Q_BEGIN]);
-		return;
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return v;
+}
+
+static int exec_ok(struct store *st, int which)
+{
+	int rc = sqlite3_step(st->q[which]);
+
+	sqlite3_reset(st->q[which]);
+	sqlite3_clear_bindings(st->q[which]);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/*
+ * A channel may hold up to keep + keep_slack(keep) messages before it is cut
+ * back to keep: deleting a batch now and then writes fewer pages to the WAL
+ * than deleting one row on every insert.  keep / 8, at most 64; 0 below 8.
+ */
+static long long keep_slack(long long keep)
+{
+	return keep / 8 < KEEP_SLACK_MAX ? keep / 8 : KEEP_SLACK_MAX;
+}
+
+/*
+ * Retention, inside the insert's own transaction, so it holds whoever
+ * inserts and however often (one insert per CGI process included), and the
+ * bounds are never exceeded by a committed state:
+ *   - RT_KEEP: the channel just written holds at most keep + slack messages;
+ *   - RT_MAX_AGE: nothing older than max_age stays after an insert;
+ *   - RT_MAX_CHANNELS: when a new channel makes one too many, the channel
+ *     idle longest (smallest newest id) goes, messages and all.
+ * WAL readers keep reading their snapshot meanwhile: retention never blocks
+ * a reader.  Returns 0 or -1 (the insert is then rolled back).
+ */
+static int retain(struct store *st, const char *channel)
+{
+	long long n = -1, over;
+
+	if (st->keep > 0 || st->max_channels > 0) {
+		sqlite3_bind_text(st->q[Q_CHANNEL_SIZE], 1, channel, -1, SQLITE_STATIC);
+		if ((n = query_int(st, Q_CHANNEL_SIZE)) < 0)
+			return -1;
 	}
-	sqlite3_reset(st->q[Q_BEGIN]);
-	if (st->keep > 0) {
-		q = st->q[Q_PRUNE_KEEP];
+	if (st->keep > 0 && n > st->keep + keep_slack(st->keep)) {
+		sqlite3_stmt *q = st->q[Q_PRUNE_KEEP];
 		sqlite3_bind_text(q, 1, channel, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 2, st->keep);
-		sqlite3_step(q);
-		sqlite3_reset(q);
-		sqlite3_clear_bindings(q);
+		sqlite3_bind_int64(q, 2, n - st->keep - 1);
+		if (exec_ok(st, Q_PRUNE_KEEP) < 0)
+			return -1;
 	}
 	if (st->max_age_ms > 0) {
-		q = st->q[Q_PRUNE_AGE];
-		sqlite3_bind_int64(q, 1, wall_ms() - st->max_age_ms);
-		sqlite3_step(q);
-		sqlite3_reset(q);
+		int64_t cutoff = wall_ms() - st->max_age_ms;
+		long long oldest = query_int(st, Q_OLDEST_TS);
+		if (oldest >= 0 && oldest < cutoff) {
+			sqlite3_bind_int64(st->q[Q_PRUNE_AGE], 1, cutoff);
+			if (exec_ok(st, Q_PRUNE_AGE) < 0)
+				return -1;
+		}
 	}
-	exec_quiet(st, Q_COMMIT);
+	/* Only a new channel (n == 1) can make one too many. */
+	if (st->max_channels > 0 && n == 1 &&
+	    (over = query_int(st, Q_CHANNEL_COUNT) - st->max_channels) > 0) {
+		sqlite3_bind_text(st->q[Q_EVICT], 1, channel, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st->q[Q_EVICT], 2, over);
+		if (exec_ok(st, Q_EVICT) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 int store_insert(struct store *st, const char *channel, const char *user,
@@ -356,6 +421,8 @@ int store_insert(struct store *st, const char *channel, const char *user,
 		ret = 0;
 	sqlite3_reset(q);
 	sqlite3_clear_bindings(q);
+	if (ret == 0 && retain(st, channel) < 0)
+		ret = -1;
 	if (ret == 0) {
 		rc = sqlite3_step(st->q[Q_COMMIT]);
 		sqlite3_reset(st->q[Q_COMMIT]);
@@ -367,8 +434,6 @@ int store_insert(struct store *st, const char *channel, const char *user,
 		store_msg_clear(out);
 		return -1;
 	}
-	if (++st->inserts % PRUNE_EVERY == 0)
-		prune(st, channel);
 	return 0;
 }
 

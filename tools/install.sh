@@ -62,10 +62,15 @@ CONF_DIR=$CONF_DIR MODE=$MODE \
 # creates the -wal and -shm files beside the database.
 db_dir=$(dirname "$DESTDIR$DB")
 install -d "$db_dir"
+# sql/schema.sql is safe to run again: on an existing database it is the
+# migration (it adds what an older rtlab lacked, e.g. the channels table that
+# retention keeps), so it runs every time.
 if [ ! -f "$DESTDIR$DB" ]; then
 	echo "install: creating $DESTDIR$DB"
-	sqlite3 "$DESTDIR$DB" <sql/schema.sql >/dev/null
+else
+	echo "install: bringing $DESTDIR$DB up to date (sql/schema.sql)"
 fi
+sqlite3 "$DESTDIR$DB" <sql/schema.sql >/dev/null
 if [ "$(id -u)" = 0 ] && [ -z "$DESTDIR" ] && id "$WEB_USER" >/dev/null 2>&1; then
 	chown "$WEB_USER:$WEB_USER" "$db_dir" "$DB"
 fi
