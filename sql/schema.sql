@@ -18,7 +18,13 @@ CREATE TABLE IF NOT EXISTS messages (
 	user    TEXT    NOT NULL CHECK (length(user) BETWEEN 1 AND 32),
 	text    TEXT    NOT NULL CHECK (length(CAST(text AS BLOB)) BETWEEN 1 AND 4096),
 	ts      INTEGER NOT NULL,            -- ms since the epoch, when stored
-	via     TEXT    NOT NULL CHECK (via IN ('http', 'ws'))
+	via     TEXT    NOT NULL CHECK (via IN ('http', 'ws')),
+	-- The message's name (SPEC "Messages"): SSE writes it as the "event:"
+	-- line.  A database made before this column existed gets it from
+	-- store_open() (lib/store.c migrate(), the same declaration as
+	-- STORE_EVENT_COLUMN in lib/store.h); its messages keep 'message'.
+	event   TEXT    NOT NULL DEFAULT 'message' CHECK (length(event) BETWEEN 1 AND 32
+	                AND event GLOB '[a-z]*' AND event NOT GLOB '*[^a-z0-9_-]*')
 );
 
 -- Every read is "messages of one channel after an id".
@@ -36,9 +42,11 @@ CREATE TABLE IF NOT EXISTS channels (
 	last_id INTEGER NOT NULL              -- its newest message's id
 ) WITHOUT ROWID;
 
--- Running this file again on a database made before the channels table is
--- the migration: the triggers and the first count in one transaction, so no
--- insert can slip in between and be counted twice or not at all.
+-- A database made before the channels table gets it from store_open()
+-- (lib/store.c migrate(), the same statements as CHANNELS_SCHEMA there);
+-- running this file again does the same.  The triggers and the first count
+-- go in one transaction, so no insert can slip in between and be counted
+-- twice or not at all.
 BEGIN IMMEDIATE;
 CREATE TRIGGER IF NOT EXISTS channels_count_insert AFTER INSERT ON messages
 BEGIN

@@ -44,15 +44,17 @@ fi
 echo "install: pages -> $DESTDIR$HTDOCS"
 install -d "$DESTDIR$HTDOCS"
 cp -R public_html/. "$DESTDIR$HTDOCS/"
+install -d "$DESTDIR$HTDOCS/docs"          # the guides the pages link to
+install -m 644 docs/*.md "$DESTDIR$HTDOCS/docs/"
 
 echo "install: configuration -> $DESTDIR$CONF_DIR"
 install -d "$DESTDIR$CONF_DIR"
 for f in apache-conf/rtlab-*.conf apache-conf/lighttpd-rtlab.conf apache-conf/rtlab-wsd.service; do
 	[ -f "$f" ] && install -m 644 "$f" "$DESTDIR$CONF_DIR/"
 done
-# lighttpd's JSON 413 page for send.fcgi (var.rtlab_errors in lighttpd-rtlab.conf).
+# lighttpd's JSON 413 page (var.rtlab_errors in lighttpd-rtlab.conf).
 install -d "$DESTDIR$CONF_DIR/lighttpd-errors"
-install -m 644 apache-conf/lighttpd-errors/send-413.html "$DESTDIR$CONF_DIR/lighttpd-errors/"
+install -m 644 apache-conf/lighttpd-errors/413.html "$DESTDIR$CONF_DIR/lighttpd-errors/"
 # rtlab.conf from the template serve.sh fills for every private server.
 CGI_BIN=$CGI_BIN DB=$DB WS_PORT=$WS_PORT FCGI_SOCKETS=/run/rtlab \
 CONF_DIR=$CONF_DIR MODE=$MODE \
@@ -62,15 +64,10 @@ CONF_DIR=$CONF_DIR MODE=$MODE \
 # creates the -wal and -shm files beside the database.
 db_dir=$(dirname "$DESTDIR$DB")
 install -d "$db_dir"
-# sql/schema.sql is safe to run again: on an existing database it is the
-# migration (it adds what an older rtlab lacked, e.g. the channels table that
-# retention keeps), so it runs every time.
 if [ ! -f "$DESTDIR$DB" ]; then
 	echo "install: creating $DESTDIR$DB"
-else
-	echo "install: bringing $DESTDIR$DB up to date (sql/schema.sql)"
+	sqlite3 "$DESTDIR$DB" <sql/schema.sql >/dev/null
 fi
-sqlite3 "$DESTDIR$DB" <sql/schema.sql >/dev/null
 if [ "$(id -u)" = 0 ] && [ -z "$DESTDIR" ] && id "$WEB_USER" >/dev/null 2>&1; then
 	chown "$WEB_USER:$WEB_USER" "$db_dir" "$DB"
 fi

@@ -245,6 +245,11 @@ for (const stack of STACKS) {
         const r = await send('channel=liar&text=never-stored', { ...FORM, 'Content-Length': length }, { maxTime: 20 });
         assertTooLarge(r, `Content-Length ${length}`);
       }
+      // job.fcgi takes a form body too, under the same rule.
+      const job = await curl(`${s.base}/cgi-bin/job.fcgi`, {
+        method: 'POST', data: 'size=1', headers: { ...FORM, 'Content-Length': '999999999' }, maxTime: 20,
+      });
+      assertTooLarge(job, 'job.fcgi, Content-Length 999999999');
       assert.deepEqual((await poll('channel=liar&since=0')).json().messages, []);
     });
 
