@@ -317,14 +317,6 @@ static int row_to_msg(sqlite3_stmt *q, struct store_msg *m)
 	return 0;
 }
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void exec_quiet(struct store *st, int which)
 {
 	sqlite3_step(st->q[which]);
@@ -389,7 +381,7 @@ static int retain(struct store *st, const char *channel)
 			return -1;
 	}
 	if (st->max_age_ms > 0) {
-		int64_t cutoff = wall_ms() - st->max_age_ms;
+		int64_t cutoff = clock_wall_ms() - st->max_age_ms;
 		long long oldest = query_int(st, Q_OLDEST_TS);
 		if (oldest >= 0 && oldest < cutoff) {
 			sqlite3_bind_int64(st->q[Q_PRUNE_AGE], 1, cutoff);
@@ -441,7 +433,7 @@ int store_insert_event(struct store *st, const char *channel, const char *event,
 	sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 3, text, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 4, via, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 5, wall_ms());
+	sqlite3_bind_int64(q, 5, clock_wall_ms());
 	sqlite3_bind_text(q, 6, event, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) == SQLITE_ROW && row_to_msg(q, out) == 0 &&
 	    sqlite3_step(q) == SQLITE_DONE)
