@@ -5,6 +5,7 @@
 #   make test       every test: unit (Check), integration (Apache, lighttpd), browser
 #   make install    copy binaries, pages and config into a course server
 #   make bench      the load benchmark      make lab   the config lab
+#   make fuzz       libFuzzer targets for the pure layer, FUZZ_SECONDS each
 #
 # Shared code lives in lib/ and is built once into lib/librtlab.a; every
 # program links it.  `make asan` builds the same tree with AddressSanitizer and
@@ -74,6 +75,40 @@ asan:
 	$(MAKE) -C build-asan clean
 	$(MAKE) -C build-asan OPT='$(ASAN_FLAGS)' LDFLAGS='$(ASAN_FLAGS)' all unit
 
+# The fuzzers (docs/fuzzing.md): one libFuzzer target per parser of the pure
+# layer, tests/fuzz/fuzz_<file>.c for lib/<file>.c, built with clang, ASan and
+# UBSan into build-fuzz/ (only the pure layer is linked: no FastCGI, no
+# store).  `make fuzz` runs each for FUZZ_SECONDS; FUZZ_JOBS=N runs N
+# processes per target; FUZZ_TARGETS='fuzz_utf8 fuzz_sse' picks some.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 600
+FUZZ_JOBS    ?= 1
+FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=all
+FUZZ_CFLAGS  := $(FUZZ_FLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ilib \
+                $(shell pkg-config --cflags sqlite3 libcrypto 2>/dev/null)
+FUZZ_LIB_SRCS := clock http_header http_query http_status msg settings sse \
+                 utf8 ws_frame ws_handshake
+FUZZ_LIB     := build-fuzz/librtlab-pure.a
+FUZZ_BINS    := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+build-fuzz/lib/%.o: lib/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(FUZZ_LIB): $(patsubst %,build-fuzz/lib/%.o,$(FUZZ_LIB_SRCS))
+	$(AR) rcs $@ $^
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) \
+	    $(shell pkg-config --libs sqlite3 libcrypto 2>/dev/null)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: deps
+	$(MAKE) fuzz-build
+	FUZZ_JOBS=$(FUZZ_JOBS) tools/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 # The targets a newcomer runs first install what is missing, then build in a
 # fresh $(MAKE) (see PKGS above); run-tests.sh builds in its own make.
 deps:
@@ -107,9 +142,9 @@ install: all
 clean:
 	rm -rf lib/*.o lib/*.d $(LIB) cgi-bin/*.o cgi-bin/*.d cgi-bin/*.fcgi \
 	       ws/*.o ws/*.d $(HELPER) tools/*.o tools/*.d tools/loadgen/*.[od] $(TOOLS) \
-	       tests/unit/*.o tests/unit/*.d $(UNIT_TESTS) build-asan
+	       tests/unit/*.o tests/unit/*.d $(UNIT_TESTS) build-asan build-fuzz
 
-.PHONY: all unit asan deps demo test bench lab install clean
+.PHONY: all unit asan fuzz fuzz-build deps demo test bench lab install clean
 .SECONDARY:
 
--include $(wildcard lib/*.d cgi-bin/*.d ws/*.d tools/*.d tools/loadgen/*.d tests/unit/*.d)
+-include $(wildcard lib/*.d cgi-bin/*.d ws/*.d tools/*.d tools/loadgen/*.d tests/unit/*.d build-fuzz/lib/*.d)
