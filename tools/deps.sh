@@ -7,10 +7,10 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-# Build: compiler, libfcgi, SQLite, OpenSSL's libcrypto, Check.
+# Build: compilers (clang for the fuzzers), libfcgi, SQLite, OpenSSL's libcrypto, Check.
 # Servers: Apache (+mod_fcgid), lighttpd, spawn-fcgi for mod_proxy_fcgi.
 # Tests: curl, wrk, valgrind, Chromium, Node, Debian's python3-websockets.
-PKGS="build-essential pkg-config libfcgi-dev libfcgi-bin libsqlite3-dev sqlite3
+PKGS="build-essential clang pkg-config libfcgi-dev libfcgi-bin libsqlite3-dev sqlite3
 libssl-dev check libsubunit-dev apache2 libapache2-mod-fcgid lighttpd
 spawn-fcgi curl wrk valgrind chromium nodejs npm python3-websockets procps
 iproute2 ca-certificates"

@@ -74,7 +74,7 @@ for t in "${targets[@]}"; do
 		status=1
 		found=$(ls -t "$crashes" | head -n 1)
 		result="FAILED (rc $rc) ${found:+$crashes/$found} — see $logs/"
-		grep -h -m 3 -E '^==[0-9]+==ERROR|runtime error|^SUMMARY|deadly signal|ASSERT' \
+		grep -h -m 3 -E 'CHECK failed|^==[0-9]+==ERROR|runtime error|^SUMMARY' \
 			"$logs"/*.log | head -n 6
 	fi
 	echo "$t: $runs runs in ${seconds} s x $jobs job(s) ($((runs / seconds / jobs))/s per job), corpus $corpus, $result"
