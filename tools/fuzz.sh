@@ -11,7 +11,9 @@
 # one stopped).  A crash, leak, sanitizer report or slow input (over 10 s)
 # lands in build-fuzz/crashes/<target>/ and the script exits 1.
 # FUZZ_JOBS=N runs N fuzzing processes per target (libFuzzer -jobs/-workers),
-# each for SECONDS.  The full libFuzzer output is in build-fuzz/logs/.
+# each for SECONDS.  The full libFuzzer output is in $FUZZ_LOGS/<target>/
+# (default build-fuzz/logs/; make test uses its own, so that it never
+# overwrites the logs of a long run going on at the same time).
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -19,6 +21,7 @@ seconds=${1:?usage: tools/fuzz.sh SECONDS [target...]}
 shift
 jobs=${FUZZ_JOBS:-1}
 work=${FUZZ_WORK:-$ROOT/build-fuzz/corpus}
+logs_root=${FUZZ_LOGS:-$ROOT/build-fuzz/logs}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
 	for t in build-fuzz/fuzz_*; do
@@ -51,7 +54,7 @@ for t in "${targets[@]}"; do
 	[ -x "$bin" ] || { echo "$t: not built (make fuzz-build)"; status=1; continue; }
 	seeds=$ROOT/tests/fuzz/corpus/${t#fuzz_}
 	crashes=$ROOT/build-fuzz/crashes/$t
-	logs=$ROOT/build-fuzz/logs/$t
+	logs=$logs_root/$t
 	mkdir -p "$work/$t" "$seeds" "$crashes" "$logs"
 	rm -f "$logs"/*.log
 	dict=()

@@ -135,7 +135,7 @@ run_fuzz() {
 	for t in tests/fuzz/fuzz_*.c; do
 		t=$(basename "$t" .c)
 		progress $k "$n" "$t"; k=$((k + 1))
-		if FUZZ_WORK=$work tools/fuzz.sh "$secs" "$t"; then
+		if FUZZ_WORK=$work FUZZ_LOGS=$LOG_DIR/fuzz tools/fuzz.sh "$secs" "$t"; then
 			count "fuzz $t" 1 0
 		else
 			count "fuzz $t" 0 1
