@@ -109,6 +109,10 @@ fuzz: deps
 	$(MAKE) fuzz-build
 	FUZZ_JOBS=$(FUZZ_JOBS) tools/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
+# How much of each lib/ file the seeds and the working corpus reach.
+fuzz-coverage:
+	tools/fuzz-coverage.sh $(FUZZ_TARGETS)
+
 # The targets a newcomer runs first install what is missing, then build in a
 # fresh $(MAKE) (see PKGS above); run-tests.sh builds in its own make.
 deps:
@@ -144,7 +148,7 @@ clean:
 	       ws/*.o ws/*.d $(HELPER) tools/*.o tools/*.d tools/loadgen/*.[od] $(TOOLS) \
 	       tests/unit/*.o tests/unit/*.d $(UNIT_TESTS) build-asan build-fuzz
 
-.PHONY: all unit asan fuzz fuzz-build deps demo test bench lab install clean
+.PHONY: all unit asan fuzz fuzz-build fuzz-coverage deps demo test bench lab install clean
 .SECONDARY:
 
 -include $(wildcard lib/*.d cgi-bin/*.d ws/*.d tools/*.d tools/loadgen/*.d tests/unit/*.d build-fuzz/lib/*.d)
