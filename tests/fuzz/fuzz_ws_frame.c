@@ -21,7 +21,8 @@
  *    message over WS_MESSAGE_MAX, a close code is one that may be sent;
  *  - every header that parses re-encodes (ws_frame_header) to the same bytes
  *    when it used the shortest length form, and a whole frame re-encodes
- *    (ws_frame_encode, same masking key) to the same bytes.
+ *    (ws_frame_encode, same masking key) to the same bytes; a close code and
+ *    reason rebuilt with ws_close_payload() read back the same.
  */
 #include "fuzz.h"
 #include "ws_frame.h"
@@ -214,6 +215,39 @@ static void check_reencode(const uint8_t *s, size_t avail, int hlen,
 	free(plain);
 }
 
+/* A close the peer sent, rebuilt with ws_close_payload() and
+ * ws_frame_encode() and read back by a fresh reader: the same code and
+ * reason (a reason with a NUL inside cannot pass through the C string). */
+static void check_close_round_trip(int code, const unsigned char *reason,
+                                   size_t len, int need_mask)
+{
+	static const unsigned char key[4] = { 0x37, 0xfa, 0x21, 0x3d };
+	unsigned char payload[WS_CONTROL_MAX], frame[WS_HEADER_MAX + WS_CONTROL_MAX];
+	char *text = fuzz_copy(reason, len, 1);
+	struct ws_reader r;
+	struct ws_event ev;
+	size_t n, flen;
+
+	if (strlen(text) == len) {
+		n = ws_close_payload(payload, code, text);
+		CHECK(n == 2 + len);
+		flen = ws_frame_encode(frame, sizeof frame, 1, WS_OP_CLOSE, payload, n,
+		                       need_mask ? key : NULL);
+		CHECK(flen > 0);
+		ws_reader_init(&r, need_mask);
+		CHECK(ws_reader_feed(&r, frame, flen, &ev) == flen);
+		CHECK(ev.type == WS_EV_CLOSE && ev.code == code && ev.len == len);
+		CHECK(memcmp(ev.data, text, len) == 0);
+		ws_reader_free(&r);
+	}
+	/* A reason too long for a control frame is cut to fit (§5.5). */
+	char long_reason[WS_CONTROL_MAX + 8];
+	memset(long_reason, 'x', sizeof long_reason - 1);
+	long_reason[sizeof long_reason - 1] = '\0';
+	CHECK(ws_close_payload(payload, code, long_reason) == WS_CONTROL_MAX);
+	free(text);
+}
+
 /*
  * The second reader: the whole stream, frame by frame, written from §5.4
  * (fragmentation), §5.5 (control frames) and §8.1 (UTF-8, failing at the
@@ -274,6 +308,7 @@ static void run_plain_reader(const uint8_t *in, size_t len, int need_mask,
 				break;
 			}
 			log_add(lg, WS_EV_CLOSE, 0, code, p + 2, f.len - 2);
+			check_close_round_trip(code, p + 2, f.len - 2, need_mask);
 			continue;
 		}
 		if ((f.opcode == WS_OP_CONT) != (msg_op != 0)) {
