@@ -63,6 +63,7 @@ for t in "${targets[@]}"; do
 	      -print_final_stats=1 -artifact_prefix="$crashes/" "${dict[@]}")
 	# The first corpus directory is the one libFuzzer writes; the seeds stay
 	# as committed.
+	start=$SECONDS
 	if [ "$jobs" -gt 1 ]; then
 		(cd "$logs" && "$bin" "${opts[@]}" -jobs="$jobs" -workers="$jobs" \
 			"$work/$t" "$seeds" >"$logs/main.log" 2>&1)
@@ -70,6 +71,7 @@ for t in "${targets[@]}"; do
 		"$bin" "${opts[@]}" "$work/$t" "$seeds" >"$logs/fuzz-0.log" 2>&1
 	fi
 	rc=$?
+	took=$((SECONDS - start > 0 ? SECONDS - start : 1))
 	runs=$(sum_stat number_of_executed_units "$logs"/fuzz-*.log)
 	corpus=$(ls "$work/$t" | wc -l)
 	result=OK
@@ -80,6 +82,6 @@ for t in "${targets[@]}"; do
 		grep -h -m 3 -E 'CHECK failed|^==[0-9]+==ERROR|runtime error|^SUMMARY' \
 			"$logs"/*.log | head -n 6
 	fi
-	echo "$t: $runs runs in ${seconds} s x $jobs job(s) ($((runs / seconds / jobs))/s per job), corpus $corpus, $result"
+	echo "$t: $runs runs in $took s x $jobs job(s) ($((runs / took / jobs))/s per job), corpus $corpus, $result"
 done
 exit $status
