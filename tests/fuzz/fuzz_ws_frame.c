@@ -4,7 +4,9 @@
  * The input is two bytes of choices, then a byte stream as it would arrive
  * on a WebSocket connection.  The first byte's low bit picks the side: a
  * server reading a client's frames (masked, need_mask = 1) or a client
- * reading a server's (unmasked); the rest picks how the stream is cut into
+ * reading a server's (unmasked); its high bit whether the stream is the
+ * input itself or frames built from it (build_stream: long frames and
+ * messages from a short input); the rest picks how the stream is cut into
  * chunks.  Checked:
  *  - ws_reader_feed() fed the chunks as the helper feeds it (ws/conn.c: the
  *    unconsumed rest is kept and handed back with the next chunk, in a
@@ -348,21 +350,75 @@ static void run_plain_reader(const uint8_t *in, size_t len, int need_mask,
 	free(s);
 }
 
+/*
+ * The second way to read the input: as frames to build with
+ * ws_frame_header(), so a short input can make a long stream (frames up to
+ * 128 KiB, fragmented messages past WS_MESSAGE_MAX).  Each frame is a byte
+ * (FIN, "long", opcode), its length (one byte, or two times two when long),
+ * how many payload bytes come from the input (one byte), a masking key
+ * (used when the reader needs one), then those bytes; the rest of the
+ * payload is 'x' (valid UTF-8).  Returns the stream.
+ */
+#define BUILT_MAX (512 * 1024)
+
+static uint8_t *build_stream(struct fuzz_in *in, int need_mask, size_t *len)
+{
+	uint8_t *s = malloc(BUILT_MAX);
+	size_t n = 0;
+
+	CHECK(s != NULL);
+	for (int frames = 0; in->len > 0 && frames < 32; frames++) {
+		unsigned b = fuzz_byte(in);
+		size_t plen = b & 0x40 ? (fuzz_byte(in) << 8 | fuzz_byte(in)) * 2u
+		                       : fuzz_byte(in);
+		size_t lit = fuzz_byte(in);
+		unsigned char key[4];
+		for (int i = 0; i < 4; i++)
+			key[i] = (unsigned char)fuzz_byte(in);
+		if (n + WS_HEADER_MAX + plen > BUILT_MAX)
+			break;
+		n += ws_frame_header(s + n, (int)(b >> 7), (int)(b & 0x0F), plen,
+		                     need_mask ? key : NULL);
+		size_t take = plen < lit ? plen : lit;
+		take = take < in->len ? take : in->len;
+		memcpy(s + n, in->p, take);
+		memset(s + n + take, 'x', plen - take);
+		in->p += take;
+		in->len -= take;
+		if (need_mask)
+			ws_mask(s + n, plen, key, 0);
+		n += plen;
+	}
+	*len = n;
+	return s;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = { data, size };
 	unsigned choice = fuzz_byte(&in);
 	uint32_t seed = fuzz_byte(&in) << 8 | fuzz_byte(&in);
 	int need_mask = choice & 1;
+	unsigned mode = 1 + ((choice >> 1) & 0x3F) % 3;
 	static struct log whole, chunked, plain;
+	uint8_t *built = NULL;
+	const uint8_t *stream = in.p;
+	size_t len = in.len;
 
-	run_reader(in.p, in.len, need_mask, 0, seed, &whole);
-	run_reader(in.p, in.len, need_mask, 1 + (choice >> 1) % 3, seed, &chunked);
-	run_plain_reader(in.p, in.len, need_mask, &plain);
+	if (choice & 0x80) {
+		built = build_stream(&in, need_mask, &len);
+		stream = built;
+		if (len > 16384)
+			mode = 3;    /* byte by byte would take too long per run */
+	}
+	run_reader(stream, len, need_mask, 0, seed, &whole);
+	run_reader(stream, len, need_mask, mode, seed, &chunked);
+	run_plain_reader(stream, len, need_mask, &plain);
 	log_same(&whole, &chunked);
 	log_same(&whole, &plain);
 	log_free(&whole);
 	log_free(&chunked);
 	log_free(&plain);
+	free(built);
 	return 0;
 }
