@@ -9,7 +9,8 @@
  * should be.  Checked:
  *  - the same verdict, in msg.h's order: too large, not UTF-8 or a NUL byte,
  *    not JSON, not an object, a "\u0000" anywhere, then the first of type /
- *    channel / user / text present with a type other than string or null;
+ *    channel / user / text / event present with a type other than string or
+ *    null;
  *  - on success the same members, byte for byte (the first of duplicates),
  *    each NUL-terminated at its length;
  *  - parsing the same body twice gives the same answer (the statements
@@ -33,7 +34,7 @@ struct ref {
 	int depth, too_deep, nul_escape;
 	/* the top-level members we look for: first occurrence of each */
 	struct { const char *name; int seen, is_string, is_null;
-	         char *s; size_t len; } m[4];
+	         char *s; size_t len; } m[5];
 };
 
 static void ws(struct ref *r)
@@ -170,7 +171,7 @@ static int object(struct ref *r, int top)
 			return -1;
 		/* A member is matched by its name as written, as SQLite's
 		 * '$.name' path does (3.40): "t\u0065xt" is another member. */
-		for (int i = 0; top && i < 4; i++)
+		for (int i = 0; top && i < 5; i++)
 			if (!r->m[i].seen && raw_len == strlen(r->m[i].name) &&
 			    memcmp(raw, r->m[i].name, raw_len) == 0)
 				idx = i;
@@ -263,9 +264,10 @@ static int value(struct ref *r, int top, int *type)
 /* The verdict msg_json_parse() should give; fills r->m. */
 static const char *ref_parse(struct ref *r, const char *body, size_t len)
 {
-	static const char *const not_string[4] = {
+	static const char *const not_string[5] = {
 		"type is not a string", "channel is not a string",
 		"user is not a string", "text is not a string",
+		"event is not a string",
 	};
 	int type;
 
@@ -286,7 +288,7 @@ static const char *ref_parse(struct ref *r, const char *body, size_t len)
 		return "body is not a JSON object";
 	if (r->nul_escape)
 		return "body holds a NUL character (U+0000)";
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		if (r->m[i].seen && !r->m[i].is_string && !r->m[i].is_null)
 			return not_string[i];
 	return NULL;
@@ -318,6 +320,13 @@ static const char *ref_fields_check(const struct msg_fields *f)
 	if (f->text.len == 0 || f->text.len > 4096 ||
 	    memchr(f->text.s, '\0', f->text.len) || !utf8_valid(f->text.s, f->text.len))
 		return "text";
+	const char *ev = f->event.s ? f->event.s : "message";
+	size_t ev_len = f->event.s ? f->event.len : 7;
+	if (ev_len == 0 || ev_len > 32 || ev[0] < 'a' || ev[0] > 'z')
+		return "event";
+	for (size_t i = 1; i < ev_len; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789_-", ev[i]) || ev[i] == '\0')
+			return "event";
 	return NULL;
 }
 
@@ -364,18 +373,20 @@ static void same_field(const struct msg_field *a, const char *s, size_t len)
 
 static void check_round_trip(const struct msg_fields *f)
 {
-	const struct msg_field *fs[4] = { &f->type, &f->channel, &f->user, &f->text };
-	static const char *const names[4] = { "type", "channel", "user", "text" };
+	const struct msg_field *fs[5] = { &f->type, &f->channel, &f->user, &f->text,
+	                                  &f->event };
+	static const char *const names[5] = { "type", "channel", "user", "text",
+	                                       "event" };
 	size_t cap = 64, n = 0;
 	char *body;
 	struct msg_fields g;
 
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		cap += fs[i]->s ? fs[i]->len * 12 + 16 : 0;
 	body = malloc(cap);
 	CHECK(body != NULL);
 	body[n++] = '{';
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		if (fs[i]->s == NULL)
 			continue;
 		if (n > 1)
@@ -385,24 +396,27 @@ static void check_round_trip(const struct msg_fields *f)
 	}
 	body[n++] = '}';
 	/* f borrows the reader's row: keep copies across the next parse. */
-	char *copy[4];
-	for (int i = 0; i < 4; i++)
+	char *copy[5];
+	size_t lens[5];
+	for (int i = 0; i < 5; i++) {
 		copy[i] = fs[i]->s ? fuzz_copy(fs[i]->s, fs[i]->len, 1) : NULL;
-	size_t lens[4] = { f->type.len, f->channel.len, f->user.len, f->text.len };
+		lens[i] = fs[i]->len;
+	}
 	CHECK(msg_json_parse(mj, body, n, &g) == NULL);
-	same_field(&g.type, copy[0], lens[0]);
-	same_field(&g.channel, copy[1], lens[1]);
-	same_field(&g.user, copy[2], lens[2]);
-	same_field(&g.text, copy[3], lens[3]);
-	for (int i = 0; i < 4; i++)
+	const struct msg_field *gs[5] = { &g.type, &g.channel, &g.user, &g.text,
+	                                  &g.event };
+	for (int i = 0; i < 5; i++) {
+		same_field(gs[i], copy[i], lens[i]);
 		free(copy[i]);
+	}
 	free(body);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ref r = { .m = { { .name = "type" }, { .name = "channel" },
-	                        { .name = "user" }, { .name = "text" } } };
+	                        { .name = "user" }, { .name = "text" },
+	                        { .name = "event" } } };
 	struct msg_fields f, f2;
 	const char *err, *want, *err2;
 	char *body = fuzz_copy(data, size, 0);
@@ -429,8 +443,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		      f2.text.s == NULL);
 		goto out;
 	}
-	const struct msg_field *got[4] = { &f2.type, &f2.channel, &f2.user, &f2.text };
-	for (int i = 0; i < 4; i++)
+	const struct msg_field *got[5] = { &f2.type, &f2.channel, &f2.user, &f2.text,
+	                                   &f2.event };
+	for (int i = 0; i < 5; i++)
 		same_field(got[i], r.m[i].is_string ? r.m[i].s : NULL, r.m[i].len);
 
 	want = ref_fields_check(&f2);
@@ -439,7 +454,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (err == NULL)
 		check_round_trip(&f2);
 out:
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		free(r.m[i].s);
 	free(body);
 	return 0;
