@@ -72,5 +72,6 @@ install: done.  Nothing was started.  Next, on a Debian Apache:
   a2enmod $( case $MODE in fcgid) echo fcgid ;; proxy-fcgi) echo proxy_fcgi ;; cgi) echo cgid ;; esac ) proxy proxy_wstunnel setenvif env
   a2enconf rtlab && systemctl reload apache2
   cp $CONF_DIR/rtlab-wsd.service /etc/systemd/system/ && systemctl enable --now rtlab-wsd
+HTTPS + HTTP/2: a2enmod ssl http2, then Include $CONF_DIR/rtlab-tls.conf in your <VirtualHost *:443>.
 The pages are then at http://HOST/rtlab/ (README.md, "Installing on a course server").
 EOF
