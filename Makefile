@@ -33,7 +33,8 @@ LIB_SRCS   := $(wildcard lib/*.c)
 LIB        := lib/librtlab.a
 ENDPOINTS  := $(patsubst %.c,%.fcgi,$(wildcard cgi-bin/*.c))
 HELPER     := $(if $(wildcard ws/*.c),ws/rtlab-wsd)
-TOOLS      := $(patsubst %.c,%,$(wildcard tools/*.c))
+LOADGEN    := tools/loadgen/loadgen
+TOOLS      := $(patsubst %.c,%,$(wildcard tools/*.c)) $(LOADGEN)
 UNIT_TESTS := $(patsubst %.c,%,$(wildcard tests/unit/check_*.c))
 
 all: $(ENDPOINTS) $(HELPER) $(TOOLS)
@@ -50,6 +51,13 @@ $(HELPER): $(patsubst %.c,%.o,$(wildcard ws/*.c)) $(LIB)
 
 tools/%: tools/%.o $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lm
+
+# loadgen is a folder of modules; its parsers' tests link the one module each.
+$(LOADGEN): $(patsubst %.c,%.o,$(wildcard tools/loadgen/*.c)) $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lm
+
+tests/unit/check_loadgen_%: tests/unit/check_loadgen_%.o tools/loadgen/%.o $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
 tests/unit/%.o: tests/unit/%.c
 	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
@@ -80,9 +88,11 @@ demo: deps
 test: deps
 	tools/run-tests.sh
 
+# make bench ARGS=--peer: only rtlab against nginx + nchan (tools/bench.sh --help)
 bench: deps
+	tools/deps.sh bench
 	$(MAKE) all
-	tools/bench.sh
+	tools/bench.sh $(ARGS)
 
 lab: deps
 	$(MAKE) all
@@ -98,10 +108,10 @@ install: all
 
 clean:
 	rm -rf lib/*.o lib/*.d $(LIB) cgi-bin/*.o cgi-bin/*.d cgi-bin/*.fcgi \
-	       ws/*.o ws/*.d $(HELPER) tools/*.o tools/*.d $(TOOLS) \
+	       ws/*.o ws/*.d $(HELPER) tools/*.o tools/*.d tools/loadgen/*.[od] $(TOOLS) \
 	       tests/unit/*.o tests/unit/*.d $(UNIT_TESTS) build-asan
 
 .PHONY: all unit asan deps demo test bench lab install clean
 .SECONDARY:
 
--include $(wildcard lib/*.d cgi-bin/*.d ws/*.d tools/*.d tests/unit/*.d)
+-include $(wildcard lib/*.d cgi-bin/*.d ws/*.d tools/*.d tools/loadgen/*.d tests/unit/*.d)

@@ -259,14 +259,6 @@ static int row_to_msg(sqlite3_stmt *q, struct store_msg *m)
 	return 0;
 }
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void exec_quiet(struct store *st, int which)
 {
 	sqlite3_step(st->q[which]);
@@ -296,7 +288,7 @@ static void prune(struct store *st, const char *channel)
 	}
 	if (st->max_age_ms > 0) {
 		q = st->q[Q_PRUNE_AGE];
-		sqlite3_bind_int64(q, 1, wall_ms() - st->max_age_ms);
+		sqlite3_bind_int64(q, 1, clock_wall_ms() - st->max_age_ms);
 		sqlite3_step(q);
 		sqlite3_reset(q);
 	}
@@ -336,7 +328,7 @@ int store_insert_event(struct store *st, const char *channel, const char *event,
 	sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 3, text, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 4, via, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 5, wall_ms());
+	sqlite3_bind_int64(q, 5, clock_wall_ms());
 	sqlite3_bind_text(q, 6, event, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) == SQLITE_ROW && row_to_msg(q, out) == 0 &&
 	    sqlite3_step(q) == SQLITE_DONE)

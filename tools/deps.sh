@@ -2,7 +2,8 @@
 # deps.sh — make sure the Debian packages and npm test clients rtlab needs
 # are here.  As root it installs what is missing (apt-get update once, then
 # install); otherwise it prints the one apt-get line to run and fails.
-# `make demo` and `make test` call it first.
+# `make demo` and `make test` call it first; `make bench` calls
+# `tools/deps.sh bench`, which adds what the benchmark compares rtlab with.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,9 @@ PKGS="build-essential pkg-config libfcgi-dev libfcgi-bin libsqlite3-dev sqlite3
 libssl-dev check libsubunit-dev apache2 libapache2-mod-fcgid lighttpd
 lighttpd-mod-openssl openssl spawn-fcgi curl wrk valgrind chromium nodejs npm python3-websockets procps
 iproute2 ca-certificates"
+# The benchmark's peer: nginx + nchan (Debian's build of https://nchan.io/).
+BENCH_PKGS="nginx-light libnginx-mod-nchan"
+[ "${1:-}" = bench ] && PKGS="$PKGS $BENCH_PKGS"
 
 missing=""
 for p in $PKGS; do
