@@ -53,8 +53,9 @@ tools/%: tools/%.o $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lm
 
 # loadgen is a folder of modules; its parsers' tests link the one module each.
+# It alone speaks TLS (tools/loadgen/tls.c: OpenSSL's libssl).
 $(LOADGEN): $(patsubst %.c,%.o,$(wildcard tools/loadgen/*.c)) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lm
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libssl 2>/dev/null) -lm
 
 tests/unit/check_loadgen_%: tests/unit/check_loadgen_%.o tools/loadgen/%.o $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
