@@ -49,7 +49,7 @@ install -m 644 docs/*.md "$DESTDIR$HTDOCS/docs/"
 
 echo "install: configuration -> $DESTDIR$CONF_DIR"
 install -d "$DESTDIR$CONF_DIR"
-for f in apache-conf/rtlab-*.conf apache-conf/lighttpd-rtlab.conf apache-conf/rtlab-wsd.service; do
+for f in apache-conf/rtlab-*.conf apache-conf/lighttpd-rtlab.conf apache-conf/lighttpd-tls.conf apache-conf/rtlab-wsd.service; do
 	[ -f "$f" ] && install -m 644 "$f" "$DESTDIR$CONF_DIR/"
 done
 # rtlab.conf from the template serve.sh fills for every private server.
