@@ -1,7 +1,8 @@
 # rtlab — build the four real-time endpoints, the WebSocket helper and tools.
 #
 #   make            build everything (warnings are errors)
-#   make demo       private web server on http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)
+#   make demo       private web server on http://127.0.0.1:$(PORT)/ (Ctrl-C stops it;
+#                   TLS=1: https:// with HTTP/2, a self-signed certificate)
 #   make test       every test: unit (Check), integration (Apache, lighttpd), browser
 #   make install    copy binaries, pages and config into a course server
 #   make bench      the load benchmark      make lab   the config lab
@@ -27,6 +28,7 @@ CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 PORT    ?= 8080
 SERVER  ?= apache
 MODE    ?= fcgid
+TLS     ?= 0
 
 LIB_SRCS   := $(wildcard lib/*.c)
 LIB        := lib/librtlab.a
@@ -52,8 +54,9 @@ tools/%: tools/%.o $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lm
 
 # loadgen is a folder of modules; its parsers' tests link the one module each.
+# It alone speaks TLS (tools/loadgen/tls.c: OpenSSL's libssl).
 $(LOADGEN): $(patsubst %.c,%.o,$(wildcard tools/loadgen/*.c)) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lm
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libssl 2>/dev/null) -lm
 
 tests/unit/check_loadgen_%: tests/unit/check_loadgen_%.o tools/loadgen/%.o $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
@@ -120,7 +123,7 @@ deps:
 
 demo: deps
 	$(MAKE) all
-	PORT=$(PORT) SERVER=$(SERVER) MODE=$(MODE) tools/serve.sh demo
+	PORT=$(PORT) SERVER=$(SERVER) MODE=$(MODE) TLS=$(TLS) tools/serve.sh demo
 
 test: deps
 	tools/run-tests.sh

@@ -14,6 +14,8 @@
 #   SERVER=apache    apache | lighttpd
 #   MODE=fcgid       fcgid | proxy-fcgi | cgi            (apache only)
 #   MPM=event        event | prefork                     (apache only)
+#   TLS=0            1: HTTPS + HTTP/2 (ALPN h2, HTTP/1.1 beside it) on PORT,
+#                    with a self-signed certificate made in RUN_DIR/conf/tls/
 #   RUN_DIR          run directory (default: a new /tmp/rtlab-run.XXXXXX)
 #   EXTRA_CONF       a file appended to the generated server config (lab variants)
 #   APACHE_DEFINES   names passed to Apache as -D NAME (e.g. RTLAB_WS_UPGRADE)
@@ -28,6 +30,7 @@
 # www-data user can reach even when the checkout lives in a private home
 # directory.  Layout of RUN_DIR:
 #   conf/  generated server config + copies of apache-conf/*
+#          (TLS=1: conf/tls/cert.pem, key.pem — the self-signed certificate)
 #   cgi-bin/ htdocs/ bin/   staged endpoints, pages, helper
 #   db/    the SQLite database (writable by the server's user)
 #   logs/  error/access logs, helper.log, spawn-fcgi.log
@@ -42,6 +45,7 @@ SERVER=${SERVER:-apache}
 MODE=${MODE:-fcgid}
 MPM=${MPM:-event}
 WS=${WS:-1}
+TLS=${TLS:-0}
 APACHE_MODULES=/usr/lib/apache2/modules
 
 die() { echo "serve.sh: $*" >&2; exit 1; }
@@ -226,6 +230,27 @@ stage() {
 	: >"$RUN_DIR/pids"
 }
 
+# ---- TLS ---------------------------------------------------------------------
+
+# TLS=1: a self-signed certificate for 127.0.0.1 and localhost, made fresh
+# for each run (valid 30 days).  Browsers check the subjectAltName, not the
+# CN, so both names are in it; a P-256 key keeps the handshake cheap.
+#   https://docs.openssl.org/3.0/man1/openssl-req/
+tls_cert() {
+	local dir=$RUN_DIR/conf/tls
+	[ "$TLS" = 1 ] || return 0
+	command -v openssl >/dev/null || die "TLS=1 needs openssl (apt-get install openssl)"
+	mkdir -p "$dir"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-days 30 -subj "/CN=127.0.0.1" \
+		-addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+		-addext "basicConstraints=critical,CA:FALSE" \
+		-addext "extendedKeyUsage=serverAuth" \
+		-keyout "$dir/key.pem" -out "$dir/cert.pem" 2>"$RUN_DIR/logs/openssl.log" ||
+		die "openssl could not make the certificate (see $RUN_DIR/logs/openssl.log)"
+	chmod 600 "$dir/key.pem"
+}
+
 # ---- Apache ----------------------------------------------------------------
 
 # The two files a private Apache reads, from their templates in apache-conf/
@@ -245,7 +270,17 @@ apache_conf() {
 	cgi)        if [ "$MPM" = prefork ]; then mods="$mods cgi"; else mods="$mods cgid"; fi ;;
 	*) die "MODE must be fcgid, proxy-fcgi or cgi" ;;
 	esac
-	local modules="" sse_define="" user_group="" pass_env=""
+	local modules="" sse_define="" user_group="" pass_env="" tls_conf=""
+	# TLS=1: mod_ssl, mod_http2, and the cache of TLS sessions mod_ssl keeps
+	# so that a returning client resumes instead of a full handshake.
+	#   https://httpd.apache.org/docs/2.4/mod/mod_ssl.html#sslsessioncache
+	if [ "$TLS" = 1 ]; then
+		mods="$mods socache_shmcb ssl http2"
+		tls_conf="Define RTLAB_TLS_CERT conf/tls/cert.pem"$'\n'
+		tls_conf+="Define RTLAB_TLS_KEY conf/tls/key.pem"$'\n'
+		tls_conf+="SSLSessionCache shmcb:run/ssl_scache(512000)"$'\n'
+		tls_conf+="Include conf/rtlab-tls.conf"
+	fi
 	for m in $mods; do
 		modules+="LoadModule ${m}_module $APACHE_MODULES/mod_${m}.so"$'\n'
 	done
@@ -260,7 +295,7 @@ apache_conf() {
 	done < <(rt_vars; sanitizer_vars)
 	RUN_DIR=$RUN_DIR PORT=$PORT MPM=$MPM APACHE_MODULES=$APACHE_MODULES \
 	MODULES=${modules%$'\n'} SSE_MAX_AGE_DEFINE=$sse_define USER_GROUP=$user_group \
-	PASS_ENV=${pass_env%$'\n'} EXTRA_CONF=$(extra_conf) \
+	PASS_ENV=${pass_env%$'\n'} TLS_CONF=$tls_conf EXTRA_CONF=$(extra_conf) \
 		"$ROOT/tools/fill-template.sh" "$ROOT/apache-conf/httpd.conf.in" >"$RUN_DIR/conf/httpd.conf"
 	# The helper's Include goes when there is no helper (WS=0).
 	CGI_BIN=$RUN_DIR/cgi-bin DB=$(apache_quote "$RT_DB") WS_PORT=$WS_PORT \
@@ -318,7 +353,7 @@ lighttpd_quote() { # value — as a lighttpd string
 }
 
 lighttpd_conf() { # — RUN_DIR/conf/lighttpd.conf from apache-conf/lighttpd.conf.in
-	local name value env="" user_group="" ws_port=$WS_PORT
+	local name value env="" user_group="" ws_port=$WS_PORT tls_conf=""
 	while IFS='=' read -r name value; do
 		case $name in RT_DB|RT_SSE_MAX_AGE) continue ;; esac
 		env+="  \"$name\" => $(lighttpd_quote "$value"),"$'\n'
@@ -326,9 +361,14 @@ lighttpd_conf() { # — RUN_DIR/conf/lighttpd.conf from apache-conf/lighttpd.con
 	[ -n "$RUN_USER" ] &&
 		user_group="server.username = \"$RUN_USER\""$'\n'"server.groupname = \"$RUN_USER\""
 	[ "$WS" = 1 ] || ws_port=0
+	if [ "$TLS" = 1 ]; then
+		tls_conf="var.rtlab_tls_cert = \"$RUN_DIR/conf/tls/cert.pem\""$'\n'
+		tls_conf+="var.rtlab_tls_key = \"$RUN_DIR/conf/tls/key.pem\""$'\n'
+		tls_conf+="include \"$RUN_DIR/conf/lighttpd-tls.conf\""
+	fi
 	RUN_DIR=$RUN_DIR PORT=$PORT DB=$(lighttpd_quote "$RT_DB") WS_PORT=$ws_port \
 	SSE_MAX_AGE=$(lighttpd_quote "${RT_SSE_MAX_AGE:-300}") ENV=${env%$'\n'} \
-	USER_GROUP=$user_group EXTRA_CONF=$(extra_conf) \
+	USER_GROUP=$user_group TLS_CONF=$tls_conf EXTRA_CONF=$(extra_conf) \
 		"$ROOT/tools/fill-template.sh" "$ROOT/apache-conf/lighttpd.conf.in" >"$RUN_DIR/conf/lighttpd.conf"
 }
 
@@ -395,9 +435,10 @@ setup_env() {
 cmd_start() {
 	setup_env
 	stage
+	tls_cert
 	{
-		printf 'PORT=%s\nWS_PORT=%s\nSERVER=%s\nMODE=%s\nMPM=%s\nRT_DB=%s\n' \
-			"$PORT" "$WS_PORT" "$SERVER" "$MODE" "$MPM" "$RT_DB"
+		printf 'PORT=%s\nWS_PORT=%s\nSERVER=%s\nMODE=%s\nMPM=%s\nRT_DB=%s\nTLS=%s\n' \
+			"$PORT" "$WS_PORT" "$SERVER" "$MODE" "$MPM" "$RT_DB" "$TLS"
 	} >"$RUN_DIR/info"
 	# What start-helper needs to start the helper again the same way.
 	{
@@ -420,8 +461,14 @@ cmd_start() {
 # so every scenario page moves (SCENARIOS=0: not started).  Each is recorded
 # like every other process, so Ctrl-C stops them too.
 start_publishers() {
-	local base="http://127.0.0.1:$PORT" ws_opt="" args
+	local base="http://127.0.0.1:$PORT" ws_opt="" args ca=""
 	[ "${SCENARIOS:-1}" = 1 ] || return 0
+	# TLS=1: https, trusting this run's certificate (Node reads
+	# NODE_EXTRA_CA_CERTS at startup, for fetch and the ws client alike).
+	if [ "$TLS" = 1 ]; then
+		base="https://127.0.0.1:$PORT"
+		ca=$RUN_DIR/conf/tls/cert.pem
+	fi
 	if ! command -v node >/dev/null 2>&1; then
 		echo "rtlab: no node, so the scenarios' publishers are not started"
 		return 0
@@ -429,7 +476,7 @@ start_publishers() {
 	[ -d "$ROOT/tests/node_modules/ws" ] && [ -x "$RUN_DIR/bin/rtlab-wsd" ] && ws_opt=--ws
 	for args in "match.mjs --loop" "sensors.mjs --sensors 4 --rate 1" "ticker.mjs --rate 100 $ws_opt"; do
 		# shellcheck disable=SC2086 # the options are words on purpose
-		setsid node "$ROOT/tools/scenarios/${args%% *}" --base "$base" ${args#* } \
+		NODE_EXTRA_CA_CERTS=$ca setsid node "$ROOT/tools/scenarios/${args%% *}" --base "$base" ${args#* } \
 			>>"$RUN_DIR/logs/publishers.log" 2>&1 </dev/null &
 		record $! "publisher:${args%% *}"
 	done
@@ -465,10 +512,20 @@ demo)
 	cmd_start >/dev/null
 	if [ "$SERVER" = apache ]; then what="Apache, $MODE, mpm_$MPM"; else what=lighttpd; fi
 	echo "rtlab: $what; run dir $RUN_DIR (logs in logs/)"
+	if [ "$TLS" = 1 ]; then scheme=https; ws_scheme=wss; else scheme=http; ws_scheme=ws; fi
 	[ -x "$RUN_DIR/bin/rtlab-wsd" ] &&
-		echo "rtlab: WebSocket helper on 127.0.0.1:$WS_PORT, proxied at ws://127.0.0.1:$PORT/ws"
+		echo "rtlab: WebSocket helper on 127.0.0.1:$WS_PORT, proxied at $ws_scheme://127.0.0.1:$PORT/ws"
 	start_publishers
-	echo "rtlab: http://127.0.0.1:$PORT/   (scenarios: http://127.0.0.1:$PORT/scenarios/)"
+	if [ "$TLS" = 1 ]; then
+		cat <<-EOF
+		rtlab: HTTPS with HTTP/2 (h2) and HTTP/1.1; the certificate is self-signed:
+		rtlab:   $RUN_DIR/conf/tls/cert.pem
+		rtlab: the browser warns once (Advanced → Proceed), or trust it for this run:
+		rtlab:   Chromium/Chrome on Linux: certutil -d sql:\$HOME/.pki/nssdb -A -t P,, -n rtlab -i $RUN_DIR/conf/tls/cert.pem
+		rtlab:   curl: curl --cacert $RUN_DIR/conf/tls/cert.pem --http2 -v $scheme://127.0.0.1:$PORT/
+		EOF
+	fi
+	echo "rtlab: $scheme://127.0.0.1:$PORT/   (scenarios: $scheme://127.0.0.1:$PORT/scenarios/)"
 	echo "rtlab: Ctrl-C stops it"
 	while :; do sleep 1 & wait $! || true; done
 	;;

@@ -8,6 +8,9 @@
 //   const s = await startStack({ server: 'apache', mode: 'fcgid',
 //                                env: { RT_SSE_HEARTBEAT: '1' } });
 //   ... s.base, s.wsUrl, s.wsDirect, s.db, s.runDir, s.serverPids() ...
+//   const t = await startStack({ server: 'lighttpd', tls: true });
+//   ... t.base is https://, t.wsUrl wss://; t.cert the self-signed
+//   certificate's path (trust it: curl --cacert, ca: in Node) ...
 //   await s.stop();
 //
 // RTLAB_BUILD (environment) names the built tree whose binaries are staged
@@ -111,6 +114,7 @@ export function runPids(runDir) {
  *   env: RT_* for every endpoint and the helper
  *   extraConf: file appended to the generated config   mpm: 'event' | 'prefork'
  *   ws: start the helper (default: true if built)
+ *   tls: HTTPS + HTTP/2 on the port, self-signed certificate (serve.sh TLS=1)
  */
 export async function startStack(opts = {}) {
   const server = opts.server ?? 'apache';
@@ -137,6 +141,7 @@ export async function startStack(opts = {}) {
       RUN_DIR: runDir,
       WS: ws ? '1' : '0',
       RTLAB_BUILD: BUILD,
+      TLS: opts.tls ? '1' : '0',
     };
     for (const [k, v] of Object.entries(process.env)) {
       if (/^(RT_|ASAN_|UBSAN_|LSAN_)/.test(k)) env[k] = v;
@@ -144,7 +149,7 @@ export async function startStack(opts = {}) {
     if (opts.extraConf) env.EXTRA_CONF = path.resolve(opts.extraConf);
     for (const [k, v] of Object.entries(opts.env ?? {})) env[k] = String(v);
     const r = await run(['start'], env);
-    if (r.code === 0) return makeStack({ server, mode, port, wsPort, runDir, env, ws });
+    if (r.code === 0) return makeStack({ server, mode, port, wsPort, runDir, env, ws, tls: !!opts.tls });
     lastErr = `${r.stderr}${r.stdout}`;
     await run(['stop', runDir], env);
     if (runPids(runDir).length === 0) rmSync(runDir, { recursive: true, force: true });
@@ -153,7 +158,7 @@ export async function startStack(opts = {}) {
   throw new Error(`startStack(${server}/${mode}) failed:\n${lastErr}`);
 }
 
-function makeStack({ server, mode, port, wsPort, runDir, env, ws }) {
+function makeStack({ server, mode, port, wsPort, runDir, env, ws, tls }) {
   let stopped = false;
   const db = env.RT_DB ?? path.join(runDir, 'db', 'rtlab.db');
   return {
@@ -161,8 +166,10 @@ function makeStack({ server, mode, port, wsPort, runDir, env, ws }) {
     mode,
     port,
     wsPort,
-    base: `http://127.0.0.1:${port}`,
-    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    tls,
+    base: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
+    wsUrl: `${tls ? 'wss' : 'ws'}://127.0.0.1:${port}/ws`,
+    cert: tls ? path.join(runDir, 'conf', 'tls', 'cert.pem') : null,
     wsDirect: `ws://127.0.0.1:${wsPort}/ws`,
     db,
     runDir,
