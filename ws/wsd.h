@@ -4,6 +4,7 @@
  *
  *   main.c   options, the listening socket, signals, the event loop and
  *            its once-a-second tick; wires conn.c to hub.c (or to echo)
+ *   supervise.c  --workers N: the parent of N such loops on one port
  *   hub.c    the store in the loop: channels, replay on connect, fan-out
  *            of every new row to its channel's subscribers — through
  *            conn.h's small interface only
@@ -32,11 +33,13 @@ struct wsd {
 	const char *allowed_origins;
 	struct ae_loop *loop;
 	int stopping;                 /* SIGTERM: refuse new clients */
+	char name[16];                /* "w2" in a worker of --workers N, else "" */
 };
 extern struct wsd wsd;
 
-/* One line on stderr: "<time> rtlab-wsd: [<who> ]<message>"; who is a
- * connection's "#id peer", or NULL for the helper itself. */
+/* One line on stderr: "<time> rtlab-wsd[ <worker>]: [<who> ]<message>";
+ * who is a connection's "#id peer", or NULL for the helper itself.  The line
+ * goes out in one write(2), so workers sharing the log never mix lines. */
 void wsd_log(const char *who, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -10,11 +10,12 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, mkdtempSync, chmodSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { startStack, ROOT } from '../lib/servers.js';
+import { startStack } from '../lib/servers.js';
 import { spawnHelper } from './wsd_spawn.js';
+import { openWs as open, messages, until, newDbPath, createDb } from '../lib/ws.js';
 import { curl } from '../lib/http.js';
 
 let s;
@@ -26,27 +27,6 @@ after(async () => { await s?.stop(); });
 
 const tag = () => Math.random().toString(36).slice(2, 8);
 
-function open(url) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    ws.frames = [];
-    ws.closeCode = null;
-    ws.on('message', (d) => ws.frames.push(JSON.parse(d.toString())));
-    ws.on('close', (c) => { ws.closeCode = c; });
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
-
-async function until(pred, ms = 10000, what = 'condition') {
-  const t0 = Date.now();
-  while (!pred()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-const messages = (ws) => ws.frames.filter((f) => f.type === 'message').map((f) => f.message);
 
 async function post(channel, text, user = 'http') {
   const r = await curl(`${s.base}/cgi-bin/send.fcgi`, {
@@ -229,15 +209,6 @@ test('bad input never crashes the helper: other clients keep being served', asyn
 });
 
 // ---- our own helper processes, on a database of their own ---------------------
-
-function newDbPath() {
-  const dir = mkdtempSync('/tmp/rtlab-wsx-');
-  chmodSync(dir, 0o755);
-  return path.join(dir, 'rtlab.db');
-}
-function createDb(db) {
-  execFileSync('sqlite3', [db], { input: readFileSync(path.join(ROOT, 'sql', 'schema.sql')) });
-}
 
 function handshakeStatus(url) {
   return new Promise((resolve, reject) => {
