@@ -279,6 +279,35 @@ test('apache: a cross-origin page is refused with 403 through the proxy too', as
   assert.match(r.head, /^HTTP\/1\.1 403 /);
 });
 
+// A forged X-Forwarded-Host list (issue 11 item 3): Apache appends its own
+// entry after the client's ("evil.example, 127.0.0.1:PORT"), lighttpd
+// replaces the header; the helper trusts only the last entry, the one our
+// own proxy wrote.  Origin and the forged header both name the attacker's
+// site: 403 on both servers.  A same-origin page with a forged header still
+// gets its 101.
+for (const server of ['apache', 'lighttpd']) {
+  test(`${server}: a forged X-Forwarded-Host list does not pass the Origin check`, async () => {
+    const s = server === 'apache' ? stack
+      : await startStack({ server: 'lighttpd', mode: 'fastcgi', ws: true });
+    const front = `127.0.0.1:${s.port}`;
+    try {
+      const forged = (origin) => handshake('/ws', `Origin: ${origin}\r\n` +
+        `X-Forwarded-Host: evil.example, ${front}\r\n`).replace('Host: 127.0.0.1', `Host: ${front}`);
+      const evil = await session(s.wsUrl, [], { request: forged('http://evil.example') });
+      assert.match(evil.head, /^HTTP\/1\.1 403 /, 'evil Origin, forged list');
+      const evil1 = await session(s.wsUrl, [], {
+        request: handshake('/ws', 'Origin: http://evil.example\r\nX-Forwarded-Host: evil.example\r\n')
+          .replace('Host: 127.0.0.1', `Host: ${front}`),
+      });
+      assert.match(evil1.head, /^HTTP\/1\.1 403 /, 'evil Origin, forged single entry');
+      const same = await session(s.wsUrl, [close(1000)], { request: forged(`http://${front}`) });
+      assert.match(same.head, /^HTTP\/1\.1 101 /, 'the real page, forged list');
+    } finally {
+      if (s !== stack) await s.stop();
+    }
+  });
+}
+
 test('direct: garbage instead of a handshake → 400, and the helper lives on', async () => {
   const r = await session(targets.direct, [], { request: '\x16\x03\x01\x02\x00garbage\r\n\r\n' });
   assert.match(r.head, /^HTTP\/1\.1 400 /);
