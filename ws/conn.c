@@ -48,6 +48,10 @@ struct qnode {
 	struct qnode *next;
 };
 
+/* What one queued frame costs besides its bytes: its node and the
+ * allocator's header (a small frame, e.g. a pong, is mostly this). */
+#define QNODE_COST (sizeof(struct qnode) + 16)
+
 enum conn_state {
 	CONN_HANDSHAKE,  /* reading the HTTP request */
 	CONN_OPEN,       /* frames both ways */
@@ -75,6 +79,8 @@ struct conn {
 	size_t out_off;               /* bytes of out_head already written */
 	int hello_queued;             /* the 101 answer is still in the queue */
 	size_t out_bytes;             /* queued, not yet written */
+	size_t out_nodes;             /* frames queued (each costs QNODE_COST) */
+	struct qnode *pong;           /* our pong still waiting in the queue */
 	struct conn *pending_next;    /* on the to-flush list */
 	int pending;
 
@@ -88,7 +94,23 @@ static struct {
 	int n, nopen;
 	struct conn *pending;         /* to flush before the next wait */
 	unsigned long next_id;
+	unsigned long queued;         /* queue allocations so far (fault injection) */
 } conns;
+
+/* What a client's queue holds, in bytes, nodes included. */
+static size_t queue_cost(const struct conn *c)
+{
+	return c->out_bytes + c->out_nodes * QNODE_COST;
+}
+
+/* RT_WS_FAULT_QUEUE=N (tests only): every Nth queue allocation fails, as
+ * if out of memory, so the 1011 path can be seen without starving the
+ * machine. */
+static int fault_due(void)
+{
+	conns.queued++;
+	return wsd.fault_queue > 0 && conns.queued % (unsigned long)wsd.fault_queue == 0;
+}
 
 void conn_set_events(const struct conn_events *ev)
 {
@@ -117,11 +139,11 @@ int conn_is_open(const struct conn *c)
 
 size_t conn_room(const struct conn *c)
 {
-	size_t half = wsd.queue_max / 2;
+	size_t half = wsd.queue_max / 2, cost = queue_cost(c);
 
-	if (c->state != CONN_OPEN || c->out_bytes >= half)
+	if (c->state != CONN_OPEN || cost >= half)
 		return 0;
-	return half - c->out_bytes;
+	return half - cost;
 }
 
 int conn_count(void)
@@ -133,6 +155,8 @@ int conn_open_count(void)
 {
 	return conns.nopen;
 }
+
+static void refuse(struct conn *c, int status, const char *detail);
 
 /* The client leaves the open state: the events' owner forgets it. */
 static void leave_open(struct conn *c)
@@ -165,6 +189,12 @@ struct conn *conn_new(int fd, const char *peer)
 		conns.all->prev = c;
 	conns.all = c;
 	conns.n++;
+	/* --max-conns counts every connection, whatever its state: one in the
+	 * handshake or closing holds a descriptor just like an open one.  The
+	 * few over the cap (main.c accepts at most CONN_REFUSE_SLOTS more) get
+	 * their 503 at once, without waiting for their request. */
+	if (conns.n > wsd.max_conns)
+		refuse(c, 503, "connection limit reached");
 	return c;
 }
 
@@ -180,11 +210,14 @@ static void queue_drop(struct conn *c, int keep_started)
 	while (n) {
 		struct qnode *next = n->next;
 		c->out_bytes -= n->buf->len;
+		c->out_nodes--;
 		wsbuf_unref(n->buf);
 		free(n);
 		n = next;
 	}
 	c->out_head = c->out_tail = keep;
+	if (c->pong != keep)
+		c->pong = NULL;
 	if (!keep)
 		c->out_off = 0;
 }
@@ -223,12 +256,13 @@ static void mark_pending(struct conn *c)
 	conns.pending = c;
 }
 
-static void enqueue(struct conn *c, struct wsbuf *b)
+/* Appends b to c's queue; -1 when out of memory (nothing queued). */
+static int enqueue(struct conn *c, struct wsbuf *b)
 {
-	struct qnode *n = malloc(sizeof *n);
+	struct qnode *n = fault_due() ? NULL : malloc(sizeof *n);
 
 	if (!n)
-		return;   /* the client misses a frame; it will resume with since */
+		return -1;
 	n->buf = wsbuf_ref(b);
 	n->next = NULL;
 	if (c->out_tail)
@@ -237,17 +271,25 @@ static void enqueue(struct conn *c, struct wsbuf *b)
 		c->out_head = n;
 	c->out_tail = n;
 	c->out_bytes += b->len;
+	c->out_nodes++;
 	mark_pending(c);
+	return 0;
 }
 
 void conn_send(struct conn *c, struct wsbuf *b)
 {
-	if (!b || c->state != CONN_OPEN)
+	if (c->state != CONN_OPEN)
 		return;
-	enqueue(c, b);
+	/* Out of memory (no frame, or no node for it): the client must not
+	 * silently miss a frame while its cursor moves on.  1011 makes it
+	 * reconnect and resume with since, and the store still has the row. */
+	if (!b || enqueue(c, b) < 0) {
+		conn_close_with(c, WS_CLOSE_INTERNAL, "out of memory: resume with since");
+		return;
+	}
 	/* A client that cannot keep up is dropped rather than buffered without
 	 * bound; the store keeps everything, so it resumes with since. */
-	if (c->out_bytes > wsd.queue_max)
+	if (queue_cost(c) > wsd.queue_max)
 		conn_close_with(c, WS_CLOSE_POLICY, "client too slow: resume with since");
 }
 
@@ -259,13 +301,15 @@ void conn_close_with(struct conn *c, int code, const char *why)
 	if (c->state == CONN_CLOSING || c->state == CONN_LINGER)
 		return;
 	wsd_log(c->who, "close %d %s", code, why);
-	if (c->out_bytes > wsd.queue_max)
+	if (queue_cost(c) > wsd.queue_max)
 		queue_drop(c, 1);   /* too slow: the close frame goes next */
 	if (c->state == CONN_OPEN) {
 		leave_open(c);
 		b = code == WS_CLOSE_NO_STATUS
 		    ? wsbuf_frame(WS_OP_CLOSE, NULL, 0)
 		    : wsbuf_frame(WS_OP_CLOSE, body, ws_close_payload(body, code, why));
+		/* Without memory for the close frame the FIN still goes out: the
+		 * client sees an abnormal close (1006) and resumes all the same. */
 		if (b)
 			enqueue(c, b);
 		wsbuf_unref(b);
@@ -322,6 +366,9 @@ static int conn_flush(struct conn *c)
 			w -= (ssize_t)left;
 			c->out_off = 0;
 			c->hello_queued = 0;   /* the first buffer out is the 101 */
+			if (q == c->pong)
+				c->pong = NULL;
+			c->out_nodes--;
 			c->out_head = q->next;
 			if (!c->out_head)
 				c->out_tail = NULL;
@@ -417,21 +464,18 @@ static void read_handshake(struct conn *c)
 		refuse(c, 503, err);
 		return;
 	}
-	if (conns.nopen >= wsd.max_conns) {
-		refuse(c, 503, "connection limit reached");
-		return;
-	}
-	if (!(b = wsbuf_new(256))) {
+	if ((b = wsbuf_new(256)) != NULL)
+		b->len = ws_handshake_accept((char *)b->data, 256, &rq);
+	if (!b || enqueue(c, b) < 0) {
+		wsbuf_unref(b);
 		refuse(c, 503, "out of memory");
 		return;
 	}
-	b->len = ws_handshake_accept((char *)b->data, 256, &rq);
+	wsbuf_unref(b);
 	c->state = CONN_OPEN;
 	conns.nopen++;
 	c->next_ping = clock_now_ms() + wsd.ping_ms;
-	enqueue(c, b);
 	c->hello_queued = 1;
-	wsbuf_unref(b);
 	if (wsd.echo)
 		wsd_log(c->who, "open (echo)");
 	else
@@ -454,6 +498,29 @@ static void read_handshake(struct conn *c)
 
 /* ---- frames in ---------------------------------------------------------- */
 
+/*
+ * At most one pong waits in a queue.  §5.5.3: "If an endpoint receives a
+ * Ping frame and has not yet sent Pong frame(s) in response to previous
+ * Ping frame(s), the endpoint MAY elect to send a Pong frame for only the
+ * most recently processed Ping frame."  So a ping flood replaces the
+ * waiting pong instead of growing the queue; one already being written
+ * stays, and the new one queues behind it.
+ */
+static void queue_pong(struct conn *c, struct wsbuf *b)
+{
+	struct qnode *q = c->pong;
+
+	if (b && q && !(q == c->out_head && c->out_off > 0)) {
+		c->out_bytes = c->out_bytes - q->buf->len + b->len;
+		wsbuf_unref(q->buf);
+		q->buf = wsbuf_ref(b);
+		return;
+	}
+	conn_send(c, b);
+	if (c->state == CONN_OPEN)
+		c->pong = c->out_tail;
+}
+
 static void on_event(struct conn *c, const struct ws_event *ev)
 {
 	struct wsbuf *b;
@@ -465,7 +532,7 @@ static void on_event(struct conn *c, const struct ws_event *ev)
 		break;
 	case WS_EV_PING:   /* §5.5.2: answer with a pong carrying the same data */
 		b = wsbuf_frame(WS_OP_PONG, ev->data, ev->len);
-		conn_send(c, b);
+		queue_pong(c, b);
 		wsbuf_unref(b);
 		break;
 	case WS_EV_PONG:

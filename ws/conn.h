@@ -35,7 +35,12 @@ struct conn_events {
 
 void conn_set_events(const struct conn_events *ev);
 
-/* A client just accepted on fd (non-blocking); NULL if out of memory. */
+/* Connections beyond --max-conns that are still accepted, each to be
+ * refused with 503 at once; past that the listener pauses (main.c). */
+#define CONN_REFUSE_SLOTS 64
+
+/* A client just accepted on fd (non-blocking); NULL if out of memory.
+ * Over wsd.max_conns connections (in any state) it is refused with 503. */
 struct conn *conn_new(int fd, const char *peer);
 /* The loop's call when fd is ready: AE_READABLE and/or AE_WRITABLE. */
 void conn_on_event(struct conn *c, int mask);

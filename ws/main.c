@@ -134,9 +134,34 @@ static int listen_on(const char *spec, int reuseport)
 	return fd;
 }
 
+/* Accepting pauses while every slot, refusal slots included, is taken:
+ * the kernel's backlog holds the next clients until one leaves, so the
+ * descriptors never run out (issue 11: the fd reserve). */
+static int listener_paused;
+
+static void listener_pause(int pause)
+{
+	if (pause == listener_paused || listen_fd < 0)
+		return;
+	if (pause)
+		ae_del(wsd.loop, listen_fd);
+	else
+		ae_add(wsd.loop, listen_fd, AE_READABLE, &listener_src);
+	listener_paused = pause;
+}
+
+static int slots_full(void)
+{
+	return conn_count() >= wsd.max_conns + CONN_REFUSE_SLOTS;
+}
+
 static void on_accept(void)
 {
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		if (slots_full()) {
+			listener_pause(1);
+			return;
+		}
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof ss;
 		char host[NI_MAXHOST], serv[NI_MAXSERV], peer[48];
@@ -184,7 +209,7 @@ static void begin_stop(int signo)
 	wsd.stopping = 1;
 	wsd_log(NULL, "stopping on %s: closing %d clients with 1001",
 	        strsignal(signo), conn_open_count());
-	ae_del(wsd.loop, listen_fd);
+	listener_pause(1);
 	close(listen_fd);
 	listen_fd = -1;
 	conn_close_all(WS_CLOSE_GOING_AWAY, "server shutting down");
@@ -243,10 +268,11 @@ static int run_loop(int fd)
 	int fd_limit;
 
 	listen_fd = fd;
-	/* Keep a few descriptors for the store, the log and the spare. */
-	fd_limit = raise_fd_limit();
-	if (wsd.max_conns > fd_limit - 32)
-		wsd.max_conns = fd_limit - 32 > 1 ? fd_limit - 32 : 1;
+	/* Keep a few descriptors for the store, the log and the spare, and
+	 * the refusal slots. */
+	fd_limit = raise_fd_limit() - 32 - CONN_REFUSE_SLOTS;
+	if (wsd.max_conns > fd_limit)
+		wsd.max_conns = fd_limit > 1 ? fd_limit : 1;
 
 	if (!(wsd.loop = ae_loop_new(1024)) || signals_init() < 0) {
 		wsd_log(NULL, "cannot start: %s", strerror(errno));
@@ -277,12 +303,15 @@ static int run_loop(int fd)
 			case SRC_LISTENER: on_accept(); break;
 			case SRC_SIGNAL: on_signal(); break;
 			case SRC_STORE: hub_on_store_event(); break;
+			case SRC_WRITER: hub_on_writer_event(); break;
 			case SRC_CONN: conn_on_event(ev->data, ev->mask); break;
 			}
 		}
 		if (hub_wait_ms() == 0)
 			hub_on_store_event();   /* a bounded re-check is due */
 		conn_flush_pending();
+		if (listener_paused && !slots_full())
+			listener_pause(0);
 
 		now = clock_now_ms();
 		if (now >= next_tick) {
@@ -358,6 +387,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	wsd.fault_queue = (int)settings_int("RT_WS_FAULT_QUEUE", 0, 1000000, 0);
 	wsd.ping_ms = (int)settings_int("RT_WS_PING", 1, 3600, DEFAULT_PING_S) * 1000;
 	wsd.queue_max = (size_t)settings_int("RT_WS_QUEUE_MAX", 4096, 1 << 30,
 	                                DEFAULT_QUEUE_MAX);

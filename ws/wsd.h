@@ -10,6 +10,7 @@
  *            conn.h's small interface only
  *   conn.c   one client: handshake, frames in, the output queue out,
  *            close; it reports upward through struct conn_events
+ *   writer.c the hub's inserts, in a thread of their own
  *   wsbuf.c  shared output buffers      log.c  the log line      ae.c  epoll
  *
  *   main → hub → conn → wsbuf, ae          (conn → hub only as callbacks)
@@ -20,12 +21,13 @@
 #include <stddef.h>
 
 /* What an epoll registration points at: the first member of each source. */
-enum src_kind { SRC_LISTENER, SRC_SIGNAL, SRC_STORE, SRC_CONN };
+enum src_kind { SRC_LISTENER, SRC_SIGNAL, SRC_STORE, SRC_WRITER, SRC_CONN };
 
 /* The helper's settings and shared state; one instance, in main.c. */
 struct wsd {
 	int echo;                     /* --echo: store nothing */
-	int max_conns;
+	int max_conns;                /* connections in any state, this process */
+	int fault_queue;              /* RT_WS_FAULT_QUEUE (tests): fail every Nth queueing */
 	int ping_ms;
 	size_t queue_max;             /* output queue bound, bytes */
 	int sndbuf;                   /* SO_SNDBUF per client; 0: kernel autotuning */

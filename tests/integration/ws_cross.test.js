@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -326,5 +326,101 @@ test('a store recreated under the helper: clients are closed with 1012 and resum
     again.close();
   } finally {
     assert.equal(await h.stop(), 0);
+  }
+});
+
+// ---- the helper's limits (issue 11 item 5), on databases of their own ----------
+
+test('a field of the wrong type is answered like an empty field (error frame); not-JSON and unknown types close 1008', async () => {
+  const h = await spawnHelper(['--db', createDb(newDbPath())]);
+  try {
+    const ws = await open(`${h.url}?channel=types&history=0`);
+    ws.send(JSON.stringify({ type: 'send', user: 'u', text: 5 }));
+    ws.send(JSON.stringify({ type: 'send', user: 'u', text: '' }));
+    ws.send(JSON.stringify({ type: 'send', user: ['u'], text: 'x' }));
+    ws.send(JSON.stringify({ type: 'send', user: 'u', text: 'fine' }));
+    await until(() => ws.frames.length >= 4, 10000, 'three errors and the message');
+    const errors = ws.frames.filter((f) => f.type === 'error');
+    assert.deepEqual(errors.map((e) => [e.error, e.detail]), [
+      ['bad_request', 'text is not a string'],
+      ['bad_request', 'text is empty'],
+      ['bad_request', 'user is not a string'],
+    ]);
+    assert.deepEqual(messages(ws).map((m) => m.text), ['fine'], 'still open, still served');
+    assert.equal(ws.closeCode, null);
+    ws.send(JSON.stringify({ type: 5, text: 'x' }));
+    await until(() => ws.closeCode !== null, 10000, 'the close');
+    assert.equal(ws.closeCode, 1008, 'a type that is not a string is not a known type');
+    const ws2 = await open(`${h.url}?channel=types&history=0`);
+    ws2.send('{"type":"send","text":');
+    await until(() => ws2.closeCode !== null, 10000, 'the close');
+    assert.equal(ws2.closeCode, 1008, 'not JSON');
+  } finally {
+    assert.equal(await h.stop(), 0);
+  }
+});
+
+test('a held write lock does not freeze the helper: pings are answered meanwhile, the message is stored after', async () => {
+  const db = createDb(newDbPath());
+  const h = await spawnHelper(['--db', db]);
+  const locker = spawn('python3', ['-c', [
+    'import sqlite3, sys, time',
+    'c = sqlite3.connect(sys.argv[1], isolation_level=None)',
+    "c.execute('BEGIN IMMEDIATE')",
+    "print('locked', flush=True)",
+    'time.sleep(4)',
+    "c.execute('COMMIT')",
+    "print('released', flush=True)",
+  ].join('\n'), db]);
+  try {
+    let out = '';
+    let releasedAt = null;
+    locker.stdout.on('data', (b) => { out += b; if (/released/.test(out) && !releasedAt) releasedAt = Date.now(); });
+    const ws = await open(`${h.url}?channel=lock&history=0`);
+    await until(() => /locked/.test(out), 10000, 'the lock');
+    ws.send(JSON.stringify({ type: 'send', user: 'u', text: 'while locked' }));
+    await new Promise((r) => setTimeout(r, 300));   // the insert now waits for the lock
+    const pongAt = await new Promise((resolve) => { ws.once('pong', () => resolve(Date.now())); ws.ping('x'); });
+    assert.equal(releasedAt, null, 'the pong came while the lock was still held');
+    await until(() => messages(ws).length === 1, 15000, 'the message, once the lock is gone');
+    assert.ok(releasedAt && pongAt < releasedAt);
+    assert.equal(messages(ws)[0].text, 'while locked');
+    ws.close();
+  } finally {
+    locker.kill();
+    assert.equal(await h.stop(), 0);
+  }
+});
+
+test('out of memory while queueing closes with 1011, and the client resumes with since, losing nothing', async () => {
+  const db = createDb(newDbPath());
+  // Fault injection: every 5th queue allocation of the helper fails.
+  const h = await spawnHelper(['--db', db], { RT_WS_FAULT_QUEUE: '5' });
+  try {
+    const channel = 'oom';
+    const got = [];
+    let closes1011 = 0;
+    let since = null;
+    let ws = await open(`${h.url}?channel=${channel}&history=0`);
+    const rows = Array.from({ length: 12 }, (_, i) =>
+      `INSERT INTO messages (channel, user, text, ts, via) VALUES ('${channel}', 'sql', 'm${i}', 0, 'http');`);
+    execFileSync('sqlite3', ['-cmd', '.timeout 5000', db, rows.join('\n')]);
+    const ids = execFileSync('sqlite3', [db, `SELECT id FROM messages WHERE channel = '${channel}' ORDER BY id`])
+      .toString().trim().split('\n').map(Number);
+    for (let round = 0; round < 30 && got.length < ids.length; round++) {
+      await until(() => ws.closeCode !== null || got.length + messages(ws).length >= ids.length, 10000, 'delivery or close');
+      await new Promise((r) => setTimeout(r, 100));
+      got.push(...messages(ws));
+      if (ws.closeCode === null) break;
+      assert.equal(ws.closeCode, 1011, 'the only close is 1011');
+      closes1011++;
+      since = got.length ? got.at(-1).id : ids[0] - 1;
+      ws = await open(`${h.url}?channel=${channel}&since=${since}`);
+    }
+    assert.ok(closes1011 >= 1, 'the fault closed the client with 1011');
+    assert.deepEqual(got.map((m) => m.id), ids, 'every row exactly once, in order');
+    ws.close();
+  } finally {
+    await h.stop();
   }
 });
