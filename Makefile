@@ -13,9 +13,13 @@
 CC      ?= cc
 PKGS    := fcgi sqlite3 libcrypto
 OPT     ?= -O2 -g
+# pkg-config runs once, when make reads this file.  On a machine without the
+# packages it finds nothing (quietly); that is why demo, bench and lab below
+# run `deps` first and then build in a second make, which reads the flags
+# again with the packages in place.
 CFLAGS  := $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -Ilib \
-           $(shell pkg-config --cflags $(PKGS))
-LDLIBS  := $(shell pkg-config --libs $(PKGS))
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 
@@ -62,19 +66,24 @@ asan:
 	$(MAKE) -C build-asan clean
 	$(MAKE) -C build-asan OPT='$(ASAN_FLAGS)' LDFLAGS='$(ASAN_FLAGS)' all unit
 
+# The targets a newcomer runs first install what is missing, then build in a
+# fresh $(MAKE) (see PKGS above); run-tests.sh builds in its own make.
 deps:
 	tools/deps.sh
 
-demo: deps all
+demo: deps
+	$(MAKE) all
 	PORT=$(PORT) SERVER=$(SERVER) MODE=$(MODE) tools/serve.sh demo
 
 test: deps
 	tools/run-tests.sh
 
-bench: deps all
+bench: deps
+	$(MAKE) all
 	tools/bench.sh
 
-lab: deps all
+lab: deps
+	$(MAKE) all
 	tools/lab.sh
 
 # Course-server install: nothing is started; paths are overridable.

@@ -21,7 +21,7 @@
  * store's change wait (lib/store.c), not by this program.
  *
  * channel defaults to "lobby" and user to "anon"; text is required.  Bad
- * input gets SPEC.md's status and a JSON error, and the process goes on
+ * input gets docs/protocol.md's status and a JSON error, and the process goes on
  * serving: 405 (not POST, with Allow), 403 (an Origin that is not ours),
  * 415 (neither form nor JSON), 413 (body over 16 KiB), 400 (bad JSON, a
  * member that is not a string, invalid UTF-8, a NUL character, an empty or

@@ -57,7 +57,7 @@
 #include "sse.h"
 #include "store.h"
 
-#define RETRY_MS          2000  /* SPEC: the client's reconnection delay */
+#define RETRY_MS          2000  /* protocol.md: the client's reconnection delay */
 #define HEARTBEAT_DEFAULT 15    /* s, when $RT_SSE_HEARTBEAT is unset */
 #define MAX_AGE_DEFAULT   240   /* s, when $RT_SSE_MAX_AGE is unset: below
                                    mod_fcgid's own FcgidBusyTimeout (300) */

@@ -26,7 +26,7 @@
 #include "http_query.h"
 #include "http_status.h"
 
-#define HTTP_BODY_MAX  (16 * 1024)  /* SPEC: 413 above this */
+#define HTTP_BODY_MAX  (16 * 1024)  /* protocol.md: 413 above this */
 #define HTTP_DRAIN_MAX (1024 * 1024) /* body bytes read and dropped before a 413 */
 
 struct store;

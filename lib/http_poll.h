@@ -2,7 +2,7 @@
  * http_poll.h — the poll answer, shared by poll and long-poll (I/O layer:
  * reads the store).
  *
- * SPEC "Cursors" (docs/polling.md):
+ * docs/protocol.md "Cursors" (docs/polling.md):
  *  - since above the store's newest id: no messages, reset = 1, last_id =
  *    the newest id (the store was recreated; start again from there);
  *  - since given: the first `limit` messages of the channel with id > since;

@@ -1,9 +1,9 @@
 /*
- * msg.c — the message rules of SPEC.md and the JSON body reader (msg.h).
+ * msg.c — the message rules of docs/protocol.md and the JSON body reader (msg.h).
  *
  * The checks run in the same order everywhere: length first (so no later
  * step ever walks an unbounded string), then the byte rules.  Lengths are
- * the SPEC's: a channel and a text are counted in bytes, a user name in
+ * the protocol's (docs/protocol.md): a channel and a text are counted in bytes, a user name in
  * characters (Unicode code points), as the schema's CHECK constraints do.
  */
 #include "msg.h"

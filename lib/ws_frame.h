@@ -59,7 +59,7 @@ enum ws_close_code {
 };
 
 #define WS_CONTROL_MAX  125          /* §5.5: control payloads */
-#define WS_MESSAGE_MAX  (64 * 1024)  /* SPEC: a bigger message closes with 1009 */
+#define WS_MESSAGE_MAX  (64 * 1024)  /* protocol.md: a bigger message closes with 1009 */
 #define WS_HEADER_MAX   14           /* 2 + 8 (64-bit length) + 4 (mask) */
 
 struct ws_frame {

@@ -61,7 +61,7 @@ struct ws_request {
 int ws_request_parse(const char *buf, size_t len, struct ws_request *rq);
 
 /*
- * Checks a parsed request against §4.2.1 and SPEC.md and reads its query
+ * Checks a parsed request against §4.2.1 and docs/protocol.md and reads its query
  * (/ws?channel=&since=&history=) with the endpoints' own cursor parser,
  * http_cursor_parse(), into *cursor.
  * allowed_origins is RT_ALLOWED_ORIGINS (NULL: same host, see

@@ -11,9 +11,10 @@
 #   WS_PORT   the helper's port on 127.0.0.1            8081
 #   DESTDIR   prefix for all of the above (packaging)
 #
-# It writes $CONF_DIR/rtlab.conf: the Defines for these paths followed by
-# Includes of rtlab-$MODE.conf and rtlab-ws.conf, so `a2enconf rtlab` is the
-# one step on a Debian Apache.
+# It writes $CONF_DIR/rtlab.conf from apache-conf/rtlab.conf.in: the Defines
+# for these paths followed by Includes of rtlab-$MODE.conf and rtlab-ws.conf,
+# so `a2enconf rtlab` is the one step on a Debian Apache.  `make demo` writes
+# its private server's rtlab.conf from the same template.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -49,16 +50,10 @@ install -d "$DESTDIR$CONF_DIR"
 for f in apache-conf/rtlab-*.conf apache-conf/lighttpd-rtlab.conf apache-conf/rtlab-wsd.service; do
 	[ -f "$f" ] && install -m 644 "$f" "$DESTDIR$CONF_DIR/"
 done
-cat >"$DESTDIR$CONF_DIR/rtlab.conf" <<EOF
-# rtlab.conf — written by \`make install\` (tools/install.sh); enable with
-# \`a2enconf rtlab\` (Debian) or Include it from httpd.conf.
-Define RTLAB_CGI_BIN $CGI_BIN
-Define RTLAB_DB $DB
-Define RTLAB_WS_PORT $WS_PORT
-Define RTLAB_FCGI_SOCKETS /run/rtlab
-Include $CONF_DIR/rtlab-$MODE.conf
-Include $CONF_DIR/rtlab-ws.conf
-EOF
+# rtlab.conf from the template serve.sh fills for every private server.
+CGI_BIN=$CGI_BIN DB=$DB WS_PORT=$WS_PORT FCGI_SOCKETS=/run/rtlab \
+CONF_DIR=$CONF_DIR MODE=$MODE \
+	tools/fill-template.sh apache-conf/rtlab.conf.in >"$DESTDIR$CONF_DIR/rtlab.conf"
 
 # The database directory must be writable by the web server's user: SQLite
 # creates the -wal and -shm files beside the database.

@@ -9,6 +9,8 @@
 #   4. integration tests (node --test tests/integration/): real Apache in each
 #      mode, real lighttpd, the WebSocket helper, strict clients
 #   5. browser tests (node --test tests/browser/): headless Debian chromium
+#   6. documentation (node --test tests/docs/): every relative link resolves
+#      inside the repository, no file points at the developers' shared dir
 #
 # RT_TEST_QUICK=1 skips valgrind and the sanitizer pass (for a quick local run).
 set -u
@@ -20,7 +22,54 @@ failures=()
 LOG_DIR=$ROOT/test-results
 mkdir -p "$LOG_DIR"
 
-note() { printf '\n== %s\n' "$*"; }
+# ---- progress ---------------------------------------------------------------
+# Each part announces itself, and a line before every test binary or file
+# says how far it is, the time so far and an estimate of the time left: each
+# part as long as it took in the last complete run (test-results/durations),
+# or, on a first run, this part's pace so far.
+PARTS=(build unit)
+[ "${RT_TEST_QUICK:-0}" != 1 ] && PARTS+=(valgrind asan asan-integration)
+PARTS+=(integration browser docs)
+declare -A LAST=()
+if [ -f "$LOG_DIR/durations" ]; then
+	while read -r p t; do LAST[$p]=$t; done <"$LOG_DIR/durations"
+fi
+: >"$LOG_DIR/durations.new"
+T0=$SECONDS PART="" PART_T0=0 PART_I=0
+
+hms() { # seconds — as 4m05s
+	if [ "$1" -ge 60 ]; then printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); else printf '%ds' "$1"; fi
+}
+
+part_end() { # — the current part is over: keep its duration
+	[ -n "$PART" ] && echo "$PART $((SECONDS - PART_T0))" >>"$LOG_DIR/durations.new"
+	PART=""
+}
+
+part() { # name title — the next part of PARTS begins
+	part_end
+	PART=$1 PART_T0=$SECONDS PART_I=$((PART_I + 1))
+	printf '\n== %s\n' "$2"
+}
+
+progress() { # done total what — one line: where we are, elapsed, time left
+	local k=$1 n=$2 what=$3 in_part=$((SECONDS - PART_T0)) cur="" rest=0 i p left
+	if [ -n "${LAST[$PART]:-}" ]; then
+		cur=$((LAST[$PART] > in_part ? LAST[$PART] - in_part : 0))
+	elif [ "$k" -gt 0 ]; then
+		cur=$((in_part * (n - k) / k))
+	fi
+	for ((i = PART_I; i < ${#PARTS[@]}; i++)); do
+		p=${PARTS[i]}
+		if [ -n "${LAST[$p]:-}" ]; then rest=$((rest + LAST[$p])); else rest=""; break; fi
+	done
+	if [ -n "$cur" ] && [ -n "$rest" ]; then left="~$(hms $((cur + rest))) left"
+	elif [ -n "$cur" ]; then left="~$(hms "$cur") left in this part"
+	else left="time left: known after the first run"; fi
+	printf -- '-- %s (part %d/%d): %d/%d done, now %s · %s elapsed · %s\n' \
+		"$PART" "$PART_I" "${#PARTS[@]}" "$k" "$n" "$what" "$(hms $((SECONDS - T0)))" "$left"
+}
+
 count() { # name passed failed
 	passed=$((passed + $2)); failed=$((failed + $3))
 	[ "$3" -gt 0 ] && failures+=("$1: $3 failed")
@@ -44,63 +93,91 @@ run_check() { # label binary [wrapper...]
 	count "$label" $((checks - fails - errs)) $bad
 }
 
-# node --test prints "# pass N" and "# fail N".
+# node --test prints "# pass N" and "# fail N"; one file at a time, so that
+# progress can say which one is running.
 run_node() { # label dir [env...]
 	local label=$1 dir=$2; shift 2
-	local files
+	local files f k=0 n tap out rc p f_fail
 	files=$(ls "$dir"/*.test.js 2>/dev/null)
 	[ -z "$files" ] && { echo "(no tests in $dir)"; return; }
-	local out rc
-	out=$(env "$@" node --test --test-concurrency=1 --test-reporter=tap $files 2>&1); rc=$?
-	echo "$out" > "$LOG_DIR/$(echo "$label" | tr ' /' '__').tap"
-	echo "$out" | grep -E '^# (Subtest|pass|fail)|^not ok|^ +not ok' | tail -n 60
-	local p f
-	p=$(echo "$out" | grep -E '^# pass ' | tail -n 1 | awk '{print $3}')
-	f=$(echo "$out" | grep -E '^# fail ' | tail -n 1 | awk '{print $3}')
-	p=${p:-0}; f=${f:-0}
-	[ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
-	count "$label" "$p" "$f"
+	n=$(echo "$files" | wc -l)
+	tap="$LOG_DIR/$(echo "$label" | tr ' /' '__').tap"
+	: >"$tap"
+	for f in $files; do
+		progress "$k" "$n" "$(basename "$f")"
+		out=$(env "$@" node --test --test-concurrency=1 --test-reporter=tap "$f" 2>&1); rc=$?
+		echo "$out" >>"$tap"
+		echo "$out" | grep -E '^not ok|^ +not ok' | tail -n 30
+		p=$(echo "$out" | grep -E '^# pass ' | tail -n 1 | awk '{print $3}')
+		f_fail=$(echo "$out" | grep -E '^# fail ' | tail -n 1 | awk '{print $3}')
+		p=${p:-0}; f_fail=${f_fail:-0}
+		[ $rc -ne 0 ] && [ "$f_fail" -eq 0 ] && f_fail=1
+		echo "   $(basename "$f"): $p passed, $f_fail failed"
+		count "$label $(basename "$f")" "$p" "$f_fail"
+		k=$((k + 1))
+	done
 }
 
-note "build"
+part build "build"
+progress 0 1 "make all unit"
 if ! make -s all unit; then
 	echo "build failed"; echo "0 passed, 1 failed"; exit 1
 fi
 
-note "unit tests (Check)"
-for t in tests/unit/check_*; do
-	[ -x "$t" ] && [ "${t%.*}" = "$t" ] || continue
+# The Check binaries (tests/unit/check_X, not check_X.c/.o/.d) in DIR.
+unit_binaries() { # dir
+	local t
+	for t in "$1"/check_*; do
+		[ -x "$t" ] && [ "${t%.*}" = "$t" ] && echo "$t"
+	done
+}
+
+part unit "unit tests (Check)"
+units=$(unit_binaries tests/unit); k=0; n=$(echo "$units" | wc -w)
+for t in $units; do
+	progress $k "$n" "$(basename "$t")"; k=$((k + 1))
 	run_check "unit $(basename "$t")" "$t"
 done
 
 if [ "${RT_TEST_QUICK:-0}" != 1 ]; then
-	note "unit tests under valgrind"
-	for t in tests/unit/check_*; do
-		[ -x "$t" ] && [ "${t%.*}" = "$t" ] || continue
+	part valgrind "unit tests under valgrind"
+	k=0
+	for t in $units; do
+		progress $k "$n" "$(basename "$t")"; k=$((k + 1))
 		CK_FORK=no run_check "valgrind $(basename "$t")" "$t" \
 			valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
 			--errors-for-leak-kinds=definite,indirect --error-exitcode=99
 	done
 
-	note "sanitizer build (ASan + UBSan)"
+	part asan "sanitizer build (ASan + UBSan)"
+	progress 0 1 "make asan"
 	if make -s asan >"$LOG_DIR/asan-build.log" 2>&1; then
-		for t in build-asan/tests/unit/check_*; do
-			[ -x "$t" ] && [ "${t%.*}" = "$t" ] || continue
+		k=0
+		for t in $(unit_binaries build-asan/tests/unit); do
+			progress $k "$n" "asan $(basename "$t")"; k=$((k + 1))
 			run_check "asan $(basename "$t")" "$t"
 		done
-		note "integration tests against the sanitizer build"
+		part asan-integration "integration tests against the sanitizer build"
 		run_node "asan integration" tests/integration RTLAB_BUILD="$ROOT/build-asan" \
 			ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 RT_TEST_ASAN=1
 	else
 		tail -n 30 "$LOG_DIR/asan-build.log"; count "asan build" 0 1
+		part asan-integration "(no sanitizer build: its integration pass is skipped)"
 	fi
 fi
 
-note "integration tests (real Apache, lighttpd, helper)"
+part integration "integration tests (real Apache, lighttpd, helper)"
 run_node "integration" tests/integration
 
-note "browser tests (headless chromium)"
+part browser "browser tests (headless chromium)"
 run_node "browser" tests/browser
+
+part docs "documentation links"
+run_node "docs" tests/docs
+part_end
+# The durations of a complete run are the next run's estimates.
+mv "$LOG_DIR/durations.new" "$LOG_DIR/durations"
+echo "(all parts: $(hms $((SECONDS - T0))))"
 
 echo
 for f in "${failures[@]}"; do echo "FAILED: $f"; done

@@ -3,8 +3,10 @@
 #
 #   tools/serve.sh start        start in the background; prints the run dir once
 #                               the web server AND the WebSocket helper accept
-#   tools/serve.sh stop RUN_DIR stop exactly the processes `start` recorded
+#   tools/serve.sh stop RUN_DIR stop exactly the processes `start` recorded;
+#                               returns once they are gone and the ports free
 #   tools/serve.sh demo         start, print the URL, Ctrl-C/SIGTERM stops all
+#   tools/serve.sh pids RUN_DIR the live pids of a run (what `stop` would stop)
 #
 # Environment:
 #   PORT=8080        web server port on 127.0.0.1
@@ -17,6 +19,7 @@
 #   APACHE_DEFINES   names passed to Apache as -D NAME (e.g. RTLAB_WS_UPGRADE)
 #   RTLAB_BUILD      the built tree whose binaries are staged (default: repo root)
 #   WS=0             do not start the helper
+#   STOP_WAIT=10     seconds `stop` waits after SIGTERM before SIGKILL
 #   RT_*             passed to every endpoint and to the helper (RT_DB included;
 #                    default RT_DB is RUN_DIR/db/rtlab.db)
 #
@@ -42,16 +45,9 @@ APACHE_MODULES=/usr/lib/apache2/modules
 
 die() { echo "serve.sh: $*" >&2; exit 1; }
 
-# As root the servers drop to www-data (SPEC: "as root it runs children as
-# www-data"); as anyone else everything runs as that user.
+# As root the servers drop to www-data (docs/protocol.md, "Commands": as
+# root it runs the children as www-data); as anyone else everything runs as that user.
 if [ "$(id -u)" = 0 ]; then RUN_USER=www-data; else RUN_USER=; fi
-as_run_user() { # command... — runs it as RUN_USER (root only)
-	if [ -n "$RUN_USER" ]; then
-		setpriv --reuid="$RUN_USER" --regid="$RUN_USER" --init-groups -- "$@"
-	else
-		"$@"
-	fi
-}
 
 # ---- helpers ---------------------------------------------------------------
 
@@ -98,43 +94,99 @@ proc_start() { # pid — its start time in clock ticks since boot, or nothing
 	echo "${fields[19]}"
 }
 
+port_listener() { # port — who listens on it ("apache2",pid=123 ...), or nothing
+	local who
+	if ! command -v ss >/dev/null; then
+		port_accepts "$1" && echo "a process"
+		return 0
+	fi
+	ss -Hltn "sport = :$1" 2>/dev/null | grep -q . || return 0
+	who=$(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o '"[^"]*",pid=[0-9]*' | sort -u | tr '\n' ' ')
+	echo "${who:-a process of another user}"
+}
+
+# Stop a run and return only once every process of it is gone and its ports
+# are free, so that the next start (a test, a bench run) never meets a
+# half-stopped server: SIGTERM, up to STOP_WAIT seconds (10) for a clean
+# exit, then SIGKILL of what is left, saying so.
 stop_run() { # run_dir
-	local dir=$1 pids left i
+	local dir=$1 pids left i port busy="" ports=""
 	[ -f "$dir/pids" ] || return 0
 	pids=$(run_pids "$dir")
 	[ -n "$pids" ] && kill -TERM $pids 2>/dev/null || true
-	for i in $(seq 1 50); do            # up to 5 s for a clean exit
+	for i in $(seq 1 $((${STOP_WAIT:-10} * 10))); do
 		left=$(run_pids "$dir")
 		[ -z "$left" ] && break
 		sleep 0.1
 	done
-	left=$(run_pids "$dir")
 	if [ -n "$left" ]; then
+		echo "serve.sh: stop: still running ${STOP_WAIT:-10} s after SIGTERM, sent SIGKILL: $left" >&2
 		kill -KILL $left 2>/dev/null || true
-		sleep 0.2
+		for i in $(seq 1 50); do
+			left=$(run_pids "$dir")
+			[ -z "$left" ] && break
+			sleep 0.1
+		done
+		[ -z "$left" ] || echo "serve.sh: stop: not gone even after SIGKILL: $left" >&2
 	fi
+	# A listening socket closes with the last process holding it, so the
+	# ports should be free now; wait a little in case one still closes.
+	[ -f "$dir/info" ] && ports=$(sed -n 's/^\(WS_\)\{0,1\}PORT=//p' "$dir/info")
+	for i in $(seq 1 50); do
+		busy=""
+		for port in $ports; do [ -n "$(port_listener "$port")" ] && busy="$busy $port"; done
+		[ -z "$busy" ] && break
+		sleep 0.1
+	done
+	for port in $busy; do
+		echo "serve.sh: stop: port $port is still listening after the run stopped: $(port_listener "$port")" >&2
+	done
 	: >"$dir/pids"
+	[ -z "$left" ] && [ -z "$busy" ]
 }
 
 record() { # pid what
 	echo "$1 $(proc_start "$1") $2" >>"$RUN_DIR/pids"
 }
 
-wait_for() { # port pid what logfile — until port accepts, or the pid dies
-	local i
+# Until the port accepts connections from the process we started; if it
+# does not, say plainly why (it exited, or it is still not listening, or
+# someone else holds the port) with the last lines of its logs.
+wait_for() { # port pid what logfile...
+	local port=$1 pid=$2 what=$3 i why log; shift 3
 	for i in $(seq 1 300); do        # up to 30 s on a loaded machine
-		port_accepts "$1" && return 0
-		kill -0 "$2" 2>/dev/null || break
+		kill -0 "$pid" 2>/dev/null || break
+		port_accepts "$port" && return 0
 		sleep 0.1
 	done
-	echo "serve.sh: $3 did not start listening on 127.0.0.1:$1" >&2
-	[ -f "$4" ] && tail -n 20 "$4" >&2
+	if kill -0 "$pid" 2>/dev/null; then
+		why="still not listening after 30 s"
+	else
+		why="it exited before listening"
+		port_accepts "$port" && why="$why; the port is held by $(port_listener "$port")"
+	fi
+	echo "serve.sh: $what did not start listening on 127.0.0.1:$port: $why" >&2
+	for log; do
+		[ -s "$log" ] && { echo "--- last lines of $log:"; tail -n 20 "$log"; } >&2
+	done
 	return 1
 }
 
 # Every RT_* variable of our environment, one "NAME=value" per line.
 rt_vars() {
 	env | grep -E '^RT_[A-Za-z0-9_]*=' || true
+}
+
+# The sanitizer settings of our environment (the tests' ASan pass), likewise.
+sanitizer_vars() {
+	env | grep -E '^(ASAN|UBSAN|LSAN)_OPTIONS=' || true
+}
+
+# EXTRA_CONF's text, to append to a generated config (lab variants).
+extra_conf() {
+	[ -n "${EXTRA_CONF:-}" ] || return 0
+	echo "# EXTRA_CONF=$EXTRA_CONF"
+	cat "$EXTRA_CONF"
 }
 
 apache_quote() { # value — as one double-quoted Apache config argument
@@ -172,8 +224,11 @@ stage() {
 
 # ---- Apache ----------------------------------------------------------------
 
+# The two files a private Apache reads, from their templates in apache-conf/
+# (tools/fill-template.sh fills every @NAME@): httpd.conf, the server, and
+# rtlab.conf, the Defines and Includes that `make install` also writes.
 apache_conf() {
-	local conf=$RUN_DIR/conf/httpd.conf name value
+	local name value m
 	local mods="authz_core mime dir autoindex alias env setenvif headers filter
 	            deflate proxy proxy_http proxy_wstunnel"
 	case $MPM in
@@ -186,92 +241,28 @@ apache_conf() {
 	cgi)        if [ "$MPM" = prefork ]; then mods="$mods cgi"; else mods="$mods cgid"; fi ;;
 	*) die "MODE must be fcgid, proxy-fcgi or cgi" ;;
 	esac
-	{
-		echo "# Generated by tools/serve.sh for a private rtlab server; do not edit."
-		echo "# The rtlab part is in the Include'd rtlab-*.conf files (apache-conf/)."
-		echo "Define RTLAB_CGI_BIN $RUN_DIR/cgi-bin"
-		echo "Define RTLAB_HTDOCS $RUN_DIR/htdocs"
-		echo "Define RTLAB_DB $(apache_quote "$RT_DB")"
-		echo "Define RTLAB_WS_PORT $WS_PORT"
-		echo "Define RTLAB_FCGI_SOCKETS $RUN_DIR/run"
-		[ -n "${RT_SSE_MAX_AGE:-}" ] &&
-			echo "Define RTLAB_SSE_MAX_AGE $(apache_quote "$RT_SSE_MAX_AGE")"
-		echo "ServerRoot $RUN_DIR"
-		echo "ServerName 127.0.0.1"
-		echo "Listen 127.0.0.1:$PORT"
-		echo "PidFile run/httpd.pid"
-		echo "DefaultRuntimeDir run"
-		echo "ErrorLog logs/error.log"
-		echo "LogLevel warn"
-		echo "LogFormat \"%h %t \\\"%r\\\" %>s %b %D\" rtlab"
-		echo "CustomLog logs/access.log rtlab"
-		echo "LoadModule mpm_${MPM}_module $APACHE_MODULES/mod_mpm_${MPM}.so"
-		for m in $mods; do
-			echo "LoadModule ${m}_module $APACHE_MODULES/mod_${m}.so"
-		done
-		if [ -n "$RUN_USER" ]; then
-			echo "User $RUN_USER"
-			echo "Group $RUN_USER"
-		fi
-		cat <<-EOF
-		# Held requests (long-poll, SSE) each occupy a worker for their whole
-		# life: size the MPM for at least 32 of them plus ordinary traffic.
-		# https://httpd.apache.org/docs/2.4/mod/mpm_common.html#maxrequestworkers
-		<IfModule mpm_event_module>
-		    StartServers 2
-		    ServerLimit 4
-		    ThreadsPerChild 64
-		    MaxRequestWorkers 256
-		</IfModule>
-		<IfModule mpm_prefork_module>
-		    StartServers 4
-		    ServerLimit 128
-		    MaxRequestWorkers 128
-		</IfModule>
-		# Above the longest silence on a held request (long-poll timeout 55 s).
-		Timeout 70
-		TypesConfig /etc/mime.types
-		AddDefaultCharset utf-8
-		DocumentRoot "\${RTLAB_HTDOCS}"
-		DirectoryIndex index.html
-		<Directory />
-		    Require all denied
-		    AllowOverride None
-		</Directory>
-		<Directory "\${RTLAB_HTDOCS}">
-		    Options Indexes
-		    Require all granted
-		</Directory>
-		# Pages are compressed.  Not text/event-stream: an SSE stream must go
-		# out event by event (see the no-gzip lines and rtlab-cgi.conf).
-		AddOutputFilterByType DEFLATE text/html text/css text/javascript application/javascript
-		EOF
-		if [ "$MODE" = fcgid ]; then
-			echo "FcgidIPCDir run/fcgid"
-			echo "FcgidProcessTableFile run/fcgid_shm"
-		fi
-		# Every RT_* of our environment, both ways: PassEnv puts it into the
-		# request environment (CGI env, FastCGI params); FcgidInitialEnv into
-		# the environment of the processes mod_fcgid spawns.
-		while IFS='=' read -r name value; do
-			case $name in RT_DB|RT_SSE_MAX_AGE) continue ;; esac
-			echo "PassEnv $name"
-			[ "$MODE" = fcgid ] && echo "FcgidInitialEnv $name $(apache_quote "$value")"
-		done < <(rt_vars)
-		for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
-			if [ -n "${!v:-}" ]; then
-				echo "PassEnv $v"
-				[ "$MODE" = fcgid ] && echo "FcgidInitialEnv $v $(apache_quote "${!v}")"
-			fi
-		done
-		echo "Include conf/rtlab-$MODE.conf"
-		[ "$WS" = 1 ] && echo "Include conf/rtlab-ws.conf"
-		if [ -n "${EXTRA_CONF:-}" ]; then
-			echo "# EXTRA_CONF=$EXTRA_CONF"
-			cat "$EXTRA_CONF"
-		fi
-	} >"$conf"
-	true
+	local modules="" sse_define="" user_group="" pass_env=""
+	for m in $mods; do
+		modules+="LoadModule ${m}_module $APACHE_MODULES/mod_${m}.so"$'\n'
+	done
+	[ -n "${RT_SSE_MAX_AGE:-}" ] &&
+		sse_define="Define RTLAB_SSE_MAX_AGE $(apache_quote "$RT_SSE_MAX_AGE")"
+	[ -n "$RUN_USER" ] && user_group="User $RUN_USER"$'\n'"Group $RUN_USER"
+	# RT_DB and RT_SSE_MAX_AGE reach the endpoints through rtlab-MODE.conf.
+	while IFS='=' read -r name value; do
+		case $name in RT_DB|RT_SSE_MAX_AGE) continue ;; esac
+		pass_env+="PassEnv $name"$'\n'
+		[ "$MODE" = fcgid ] && pass_env+="FcgidInitialEnv $name $(apache_quote "$value")"$'\n'
+	done < <(rt_vars; sanitizer_vars)
+	RUN_DIR=$RUN_DIR PORT=$PORT MPM=$MPM APACHE_MODULES=$APACHE_MODULES \
+	MODULES=${modules%$'\n'} SSE_MAX_AGE_DEFINE=$sse_define USER_GROUP=$user_group \
+	PASS_ENV=${pass_env%$'\n'} EXTRA_CONF=$(extra_conf) \
+		"$ROOT/tools/fill-template.sh" "$ROOT/apache-conf/httpd.conf.in" >"$RUN_DIR/conf/httpd.conf"
+	# The helper's Include goes when there is no helper (WS=0).
+	CGI_BIN=$RUN_DIR/cgi-bin DB=$(apache_quote "$RT_DB") WS_PORT=$WS_PORT \
+	FCGI_SOCKETS=$RUN_DIR/run CONF_DIR=conf MODE=$MODE \
+		"$ROOT/tools/fill-template.sh" "$ROOT/apache-conf/rtlab.conf.in" |
+		if [ "$WS" = 1 ]; then cat; else sed '/rtlab-ws\.conf/d'; fi >"$RUN_DIR/conf/rtlab.conf"
 }
 
 # mod_proxy_fcgi talks to FastCGI processes somebody else started: here
@@ -312,7 +303,7 @@ start_apache() {
 	env RT_DB="$RT_DB" setsid apache2 -f "$RUN_DIR/conf/httpd.conf" "${defines[@]}" -DFOREGROUND \
 		</dev/null >>"$RUN_DIR/logs/stderr.log" 2>&1 &
 	record $! apache2
-	wait_for "$PORT" $! apache "$RUN_DIR/logs/error.log"
+	wait_for "$PORT" $! apache "$RUN_DIR/logs/error.log" "$RUN_DIR/logs/stderr.log"
 }
 
 # ---- lighttpd --------------------------------------------------------------
@@ -322,53 +313,31 @@ lighttpd_quote() { # value — as a lighttpd string
 	printf '"%s"' "${v//\"/\\\"}"
 }
 
+lighttpd_conf() { # — RUN_DIR/conf/lighttpd.conf from apache-conf/lighttpd.conf.in
+	local name value env="" user_group="" ws_port=$WS_PORT
+	while IFS='=' read -r name value; do
+		case $name in RT_DB|RT_SSE_MAX_AGE) continue ;; esac
+		env+="  \"$name\" => $(lighttpd_quote "$value"),"$'\n'
+	done < <(rt_vars; sanitizer_vars)
+	[ -n "$RUN_USER" ] &&
+		user_group="server.username = \"$RUN_USER\""$'\n'"server.groupname = \"$RUN_USER\""
+	[ "$WS" = 1 ] || ws_port=0
+	RUN_DIR=$RUN_DIR PORT=$PORT DB=$(lighttpd_quote "$RT_DB") WS_PORT=$ws_port \
+	SSE_MAX_AGE=$(lighttpd_quote "${RT_SSE_MAX_AGE:-300}") ENV=${env%$'\n'} \
+	USER_GROUP=$user_group EXTRA_CONF=$(extra_conf) \
+		"$ROOT/tools/fill-template.sh" "$ROOT/apache-conf/lighttpd.conf.in" >"$RUN_DIR/conf/lighttpd.conf"
+}
+
 start_lighttpd() {
-	local conf=$RUN_DIR/conf/lighttpd.conf name value
-	{
-		echo "# Generated by tools/serve.sh for a private rtlab server; do not edit."
-		echo "var.rtlab_cgi_bin = \"$RUN_DIR/cgi-bin\""
-		echo "var.rtlab_db = $(lighttpd_quote "$RT_DB")"
-		echo "var.rtlab_ws_port = $WS_PORT"
-		echo "var.rtlab_sockets = \"$RUN_DIR/run\""
-		echo "var.rtlab_sse_max_age = $(lighttpd_quote "${RT_SSE_MAX_AGE:-300}")"
-		echo "var.rtlab_env = ("
-		while IFS='=' read -r name value; do
-			case $name in RT_DB|RT_SSE_MAX_AGE) continue ;; esac
-			echo "  \"$name\" => $(lighttpd_quote "$value"),"
-		done < <(rt_vars)
-		for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
-			[ -n "${!v:-}" ] && echo "  \"$v\" => $(lighttpd_quote "${!v}"),"
-		done
-		echo ")"
-		echo "server.modules = ( \"mod_access\", \"mod_alias\", \"mod_setenv\", \"mod_fastcgi\", \"mod_proxy\", \"mod_dirlisting\", \"mod_accesslog\" )"
-		echo "server.bind = \"127.0.0.1\""
-		echo "server.port = $PORT"
-		echo "server.document-root = \"$RUN_DIR/htdocs\""
-		echo "server.pid-file = \"$RUN_DIR/run/lighttpd.pid\""
-		echo "server.errorlog = \"$RUN_DIR/logs/error.log\""
-		echo "accesslog.filename = \"$RUN_DIR/logs/access.log\""
-		echo "server.breakagelog = \"$RUN_DIR/logs/breakage.log\""
-		echo "index-file.names = ( \"index.html\" )"
-		echo "dir-listing.activate = \"enable\""
-		echo "mimetype.assign = ( \".html\" => \"text/html; charset=utf-8\", \".js\" => \"text/javascript; charset=utf-8\", \".mjs\" => \"text/javascript; charset=utf-8\", \".css\" => \"text/css; charset=utf-8\", \".json\" => \"application/json\", \".svg\" => \"image/svg+xml\", \".png\" => \"image/png\", \".ico\" => \"image/x-icon\", \".txt\" => \"text/plain; charset=utf-8\", \".md\" => \"text/plain; charset=utf-8\" )"
-		[ -n "$RUN_USER" ] && {
-			echo "server.username = \"$RUN_USER\""
-			echo "server.groupname = \"$RUN_USER\""
-		}
-		echo "include \"$RUN_DIR/conf/lighttpd-rtlab.conf\""
-		if [ -n "${EXTRA_CONF:-}" ]; then
-			echo "# EXTRA_CONF=$EXTRA_CONF"
-			cat "$EXTRA_CONF"
-		fi
-	} >"$conf"
-	[ "$WS" = 1 ] || sed -i 's/^var.rtlab_ws_port = .*/var.rtlab_ws_port = 0/' "$conf"
+	local conf=$RUN_DIR/conf/lighttpd.conf
+	lighttpd_conf
 	lighttpd -tt -f "$conf" >"$RUN_DIR/logs/configtest.log" 2>&1 || {
 		cat "$RUN_DIR/logs/configtest.log" >&2; die "lighttpd config test failed"
 	}
 	env RT_DB="$RT_DB" setsid lighttpd -D -f "$conf" \
 		</dev/null >>"$RUN_DIR/logs/stderr.log" 2>&1 &
 	record $! lighttpd
-	wait_for "$PORT" $! lighttpd "$RUN_DIR/logs/error.log"
+	wait_for "$PORT" $! lighttpd "$RUN_DIR/logs/error.log" "$RUN_DIR/logs/stderr.log"
 }
 
 # ---- the WebSocket helper ----------------------------------------------------
@@ -417,13 +386,10 @@ setup_env() {
 	if [ "$WS" = 1 ] && [ -x "$BUILD/ws/rtlab-wsd" ] && port_accepts "$WS_PORT"; then
 		die "port $WS_PORT is already in use"
 	fi
-	echo "$PORT $WS_PORT $SERVER $MODE" >"$RUN_DIR/ports" 2>/dev/null || true
 }
 
 cmd_start() {
 	setup_env
-	mkdir -p "$RUN_DIR"/{db,logs,run}
-	DB_FILE=$RUN_DIR/db/rtlab.db
 	stage
 	{
 		printf 'PORT=%s\nWS_PORT=%s\nSERVER=%s\nMODE=%s\nMPM=%s\nRT_DB=%s\n' \
@@ -453,6 +419,10 @@ stop)
 	[ -n "${2:-}" ] || die "usage: serve.sh stop RUN_DIR"
 	stop_run "$2"
 	;;
+pids)          # serve.sh pids RUN_DIR: the live pids of the run, space-separated
+	[ -n "${2:-}" ] || die "usage: serve.sh pids RUN_DIR"
+	run_pids "$2"; echo
+	;;
 stop-helper)   # serve.sh stop-helper RUN_DIR: the helper alone (tests restart it)
 	[ -n "${2:-}" ] || die "usage: serve.sh stop-helper RUN_DIR"
 	stop_helper "$2"
@@ -479,14 +449,14 @@ demo)
 _helper)
 	# Runs in its own session (setsid) as the run user; exec keeps the pid.
 	exec_args=(--listen "127.0.0.1:$WS_PORT" --db "$RT_DB")
-	if [ "$(id -u)" = 0 ]; then
-		exec setpriv --reuid=www-data --regid=www-data --init-groups -- \
+	if [ -n "$RUN_USER" ]; then
+		exec setpriv --reuid="$RUN_USER" --regid="$RUN_USER" --init-groups -- \
 			"$RUN_DIR/bin/rtlab-wsd" "${exec_args[@]}"
 	fi
 	exec "$RUN_DIR/bin/rtlab-wsd" "${exec_args[@]}"
 	;;
 *)
-	sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,/^set -eu$/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac

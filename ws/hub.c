@@ -318,7 +318,7 @@ static const char *hub_subscribe(struct conn *c, const struct http_cursor *p)
 	if (p->has_since) {
 		if (store_last_id(hub.st, &last) < 0)
 			goto unavailable;
-		/* SPEC: a since above the newest id means the store was
+		/* protocol.md: a since above the newest id means the store was
 		 * recreated: start from the current end. */
 		s->last_sent = p->since > last ? hub.cursor : p->since;
 	} else if (p->history == 0) {
@@ -458,7 +458,7 @@ static void fanout(void)
  * start again from 1, below every client's cursor.  Close the clients with
  * 1012 (Service Restart, IANA's close-code registry): they reconnect with
  * their since, which is now above the newest id, and so start from the
- * current end (SPEC).  Then reopen on the new file.
+ * current end (docs/protocol.md).  Then reopen on the new file.
  */
 static void reopen_replaced(void)
 {
@@ -545,8 +545,8 @@ static void hub_message(struct conn *c, int opcode, const unsigned char *data,
 	struct writer_job *job;
 	const char *err;
 
-	/* SPEC: a frame that is not our JSON, or of an unknown type, is a
-	 * policy violation (1008); a bad field value only earns an error
+	/* protocol.md: a frame that is not our JSON, or of an unknown type, is
+	 * a policy violation (1008); a bad field value only earns an error
 	 * frame — an empty text and a text that is a number alike. */
 	if (opcode != WS_OP_TEXT) {
 		conn_close_with(c, WS_CLOSE_POLICY, "binary frames are not JSON");

@@ -9,7 +9,7 @@
  */
 import { sendMessage } from './rtclient.js';
 
-/* The channel from ?channel=, if it is a valid name (SPEC.md), else lobby. */
+/* The channel from ?channel=, if it is a valid name (docs/protocol.md), else lobby. */
 export function pageChannel() {
 	const c = new URLSearchParams(location.search).get('channel');
 	return c && /^[A-Za-z0-9_-]{1,64}$/.test(c) ? c : 'lobby';

@@ -14,7 +14,7 @@
  *   client.stats;    // { transport, state, received, requests, bytes, reconnects, ... }
  *   client.close();
  *
- * The one idea: every message carries an id that only grows (SPEC.md), so the
+ * The one idea: every message carries an id that only grows (docs/protocol.md), so the
  * client keeps the last id it delivered and passes it as `since` whenever it
  * (re)connects, on any transport.  The server sends everything after it; the
  * client drops any id it has already delivered.  Switching transports, or
@@ -85,7 +85,7 @@ export function describeHttpStatus(status, detail) {
 	return `${status}: ${words}${detail ? ` (${detail})` : ''}`;
 }
 
-/* RFC 6455 §7.4.1 close codes, plus the ones SPEC.md gives meaning to. */
+/* RFC 6455 §7.4.1 close codes, plus the ones docs/protocol.md gives meaning to. */
 const CLOSE_WORDS = {
 	1000: 'closed normally',
 	1001: 'the WebSocket helper is shutting down (going away)',

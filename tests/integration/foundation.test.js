@@ -3,7 +3,7 @@
 // For each stack (Apache with mod_fcgid, with mod_proxy_fcgi + spawn-fcgi,
 // with mod_cgi(d); lighttpd with mod_fastcgi) on free loopback ports:
 //   - the happy path: form and JSON posts, read back with poll, in order;
-//   - every error status of SPEC.md: 400 (each kind of bad input), 403
+//   - every error status of docs/protocol.md: 400 (each kind of bad input), 403
 //     cross-origin POST, 405 with Allow, 413, 415, and 503 with Retry-After
 //     when the store cannot be opened;
 //   - ETag / If-None-Match → 304;

@@ -1,7 +1,7 @@
 // longpoll.test.js — GET /cgi-bin/longpoll.fcgi through real Apache (mod_fcgid,
 // mod_proxy_fcgi, mod_cgi) and real lighttpd, on free loopback ports.
 //
-// What must hold (issue 3, SPEC.md): a held long-poll answers soon after
+// What must hold (issue 3, docs/protocol.md): a held long-poll answers soon after
 // *another process* publishes; a message on another channel does not answer
 // it early; it answers empty with the store's newest id after `timeout`;
 // texts come back byte-identical; bad parameters get 400; the shipped

@@ -1,7 +1,7 @@
 // sse.test.js — GET /cgi-bin/sse.fcgi through real Apache (mod_fcgid,
 // mod_proxy_fcgi, mod_cgi) and real lighttpd, on free loopback ports.
 //
-// What must hold (issue 3, SPEC.md): the stream is really streamed (an event
+// What must hold (issue 3, docs/protocol.md): the stream is really streamed (an event
 // arrives while the response is still open, not when it ends); it starts with
 // `retry: 2000`, carries `: heartbeat` comments; resuming with Last-Event-ID
 // or since delivers exactly the missed messages; a strict parser

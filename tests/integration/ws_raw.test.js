@@ -3,7 +3,7 @@
 // Each case writes exact bytes (a handshake, then hand-made frames, some of
 // them broken on purpose) and reads back every byte the server sends until
 // it closes the connection; the answer must end with a close frame carrying
-// the exact code RFC 6455 and SPEC.md call for.  Every case runs against
+// the exact code RFC 6455 and docs/protocol.md call for.  Every case runs against
 // `rtlab-wsd --echo` directly and through Apache's mod_proxy_wstunnel (which
 // must pass the bytes through untouched).  A real client library would
 // refuse to send most of these frames, hence node's `net`.
@@ -143,7 +143,7 @@ const CLOSE_CASES = [
   ['close code 1016', [close(1016)], 1002],
   ['close code 5000', [close(5000)], 1002],
   ['close reason not UTF-8', [close(1000, Buffer.from([0xff]))], 1007],
-  // sizes (SPEC: 64 KiB)
+  // sizes (docs/protocol.md: 64 KiB)
   ['one frame over 64 KiB (header alone)', [frame(2, Buffer.alloc(0), { len: 65537 }).subarray(0, 14)], 1009],
   ['64-bit length with the top bit set',
     [Buffer.from([0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4])], 1002],

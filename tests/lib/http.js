@@ -1,5 +1,5 @@
 // http.js — HTTP requests for the tests, made by the real curl (what the
-// SPEC's users run), not by a library that might smooth over a bad answer.
+// protocol's users run), not by a library that might smooth over a bad answer.
 //
 //   const r = await curl(`${s.base}/cgi-bin/poll.fcgi?since=0`,
 //                        { method: 'GET', headers: { 'If-None-Match': etag },

@@ -162,7 +162,7 @@ START_TEST(test_send_json_and_error)
 	                 "Cache-Control: no-cache\r\nETag: \"1-x\"\r\n\r\n");
 	free(out.out);
 
-	/* An error: the SPEC shape, no-store, extra headers, one log line. */
+	/* An error: the protocol's shape, no-store, extra headers, one log line. */
 	mem_init(&out, NULL, 0);
 	http_send_error(&r, 405, "poll takes GET",
 	                "Allow: GET, HEAD\r\n");

@@ -1,5 +1,5 @@
 /*
- * check_msg.c — unit tests for lib/msg.c: the message rules of SPEC.md and
+ * check_msg.c — unit tests for lib/msg.c: the message rules of docs/protocol.md and
  * the JSON body reader built on SQLite's JSON1 functions.
  *
  * Table-driven: each rule case is a byte string and the expected verdict
