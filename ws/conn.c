@@ -19,6 +19,10 @@
  * lives only during the handshake, the message buffer only while a message
  * arrives, queue nodes only while bytes wait: reads go through one static
  * buffer shared by every client.
+ *
+ * (Over 600 lines on purpose: the four states share one struct and one
+ * queue, and reading the state machine top to bottom in one file is the
+ * point of it.)
  */
 #include <errno.h>
 #include <stdio.h>
