@@ -15,9 +15,9 @@
  * moment it is stored — without the client asking every second.
  *
  * Waiting costs nothing: the process sleeps in store_wait() (poll() on an
- * inotify watch of the database's WAL, see lib/store.h) and wakes when any
- * other process commits.  A commit on *another* channel wakes us too; we read
- * again, find nothing for our channel, and wait for the time that is left.
+ * inotify watch of its channel's notify file, see lib/store.h) and wakes
+ * when another process commits on our channel; a commit on another channel
+ * does not wake us at all.
  *
  * Without since, or with a since above the store's newest id (the database
  * was recreated), it answers at once, like poll.
@@ -98,14 +98,17 @@ static void handle_longpoll(struct http_req *r, struct store **st)
 		return;
 
 	/*
-	 * Read; while there is nothing after since, sleep until some process
-	 * commits (store_wait), then read again.  A commit on another channel
-	 * wakes us too: the read finds nothing and we wait for the time left.
+	 * Read; while there is nothing after since, sleep until a commit on our
+	 * channel (store_watch, store_wait), then read again.  A wake may rarely
+	 * be spurious: the read finds nothing and we wait for the time left.
 	 * No since, or a reset, answers at once, like poll.
 	 */
 	deadline = clock_now_ms() + timeout * 1000;
+	if (c.has_since && store_watch(*st, c.channel, c.since) < 0)
+		goto fail;
 	for (;;) {
 		int64_t left;
+		int woke;
 
 		http_poll_free(&p);
 		if (http_poll_read(*st, &c, &p) < 0)
@@ -114,8 +117,15 @@ static void handle_longpoll(struct http_req *r, struct store **st)
 		if (p.msgs.n > 0 || p.reset || !c.has_since || left <= 0 ||
 		    http_stopping())      /* SIGTERM: answer now, empty */
 			break;
-		if (store_wait(*st, (int)left) < 0)
+		if ((woke = store_wait(*st, (int)left)) < 0)
 			goto fail;
+		if (woke == STORE_WAIT_RESET) {
+			/* The database was recreated: answer reset with its newest id,
+			 * as for a since above it (docs/protocol.md, docs/store.md). */
+			if (store_reopen(st) < 0)
+				goto fail;
+			c.since = INT64_MAX;
+		}
 	}
 	if ((body = http_poll_json(&p, &len)) == NULL) {
 		http_send_error(r, 503, "out of memory", HTTP_RETRY_AFTER);
@@ -124,6 +134,8 @@ static void handle_longpoll(struct http_req *r, struct store **st)
 	http_send_json(r, 200, "no-store", NULL, body, len);
 	free(body);
 out:
+	if (c.has_since)
+		store_unwatch(*st, c.channel);
 	http_poll_free(&p);
 	return;
 fail:

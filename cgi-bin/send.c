@@ -20,12 +20,21 @@
  * send.fcgi does not know who listens: the held connections are woken by the
  * store's change wait (lib/store.c), not by this program.
  *
- * channel defaults to "lobby" and user to "anon"; text is required.  Bad
- * input gets docs/protocol.md's status and a JSON error, and the process goes on
+ * channel defaults to "lobby" and user to "anon"; text is required.  An
+ * optional event names the message (docs/protocol.md "Messages", [a-z][a-z0-9_-]{0,31},
+ * default "message"): SSE subscribers receive it as the "event:" line, so a
+ * page can addEventListener('goal', …); the JSON answers carry "event" when
+ * it is not "message":
+ *       channel=match&user=referee&event=goal&text=1-0
+ *   201 {"id":43,"channel":"match","user":"referee","text":"1-0",
+ *        "ts":1795830491700,"via":"http","event":"goal"}
+ *
+ * Bad input gets docs/protocol.md's status and a JSON error, and the process goes on
  * serving: 405 (not POST, with Allow), 403 (an Origin that is not ours),
  * 415 (neither form nor JSON), 413 (body over 16 KiB), 400 (bad JSON, a
  * member that is not a string, invalid UTF-8, a NUL character, an empty or
- * over-long field, a bad channel), 503 (the store is unavailable).
+ * over-long field, a bad channel or event name), 503 (the store is
+ * unavailable).
  *
  * From a shell (http_accept() serves one CGI request when stdin is not a
  * FastCGI socket):
@@ -55,6 +64,7 @@
 static char form_channel[MSG_CHANNEL_MAX + 2];
 static char form_user[USER_BUF];
 static char form_text[TEXT_BUF];
+static char form_event[MSG_EVENT_MAX + 2];
 
 /* One form field into buf; a field that is absent leaves f->s NULL. */
 static const char *form_field(const char *body, const char *name, char *buf,
@@ -83,7 +93,9 @@ static const char *read_form(const char *body, size_t len, struct msg_fields *f)
 	    (err = form_field(body, "user", form_user, sizeof form_user,
 	                      &f->user, "user is malformed or too long")) ||
 	    (err = form_field(body, "text", form_text, sizeof form_text,
-	                      &f->text, "text is malformed or longer than 4096 bytes")))
+	                      &f->text, "text is malformed or longer than 4096 bytes")) ||
+	    (err = form_field(body, "event", form_event, sizeof form_event,
+	                      &f->event, "event is malformed or longer than 32 characters")))
 		return err;
 	return NULL;
 }
@@ -146,7 +158,8 @@ static void handle_send(struct http_req *r, struct store **st,
 
 	if (http_store_check(r, st) < 0)
 		return;
-	if (store_insert(*st, f.channel.s, f.user.s, f.text.s, "http", &m) < 0) {
+	if (store_insert_event(*st, f.channel.s, f.event.s, f.user.s, f.text.s,
+	                       "http", &m) < 0) {
 		http_store_fail(r, st);
 		return;
 	}

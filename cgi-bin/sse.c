@@ -11,6 +11,10 @@
  *   event: message
  *   data: {"id":42,"channel":"lobby","user":"alice","text":"hi",...}
  *
+ *   id: 43
+ *   event: goal                     (a message published with event=goal)
+ *   data: {"id":43,"channel":"lobby",...,"event":"goal"}
+ *
  *   : heartbeat
  *
  * The one idea: the response never ends (well — see RT_SSE_MAX_AGE), and
@@ -25,8 +29,9 @@
  * messages.  A cursor above the store's newest id (the database was
  * recreated) starts from the current end.
  *
- * Between messages the process sleeps in store_wait() (inotify on the
- * database's WAL, lib/store.h), so an idle stream costs no CPU.  Every
+ * Between messages the process sleeps in store_wait() (inotify on its
+ * channel's notify file, lib/store.h), so an idle stream costs no CPU, and
+ * a commit on another channel does not even wake it.  Every
  * RT_SSE_HEARTBEAT seconds (default 15) it writes a ": heartbeat" comment:
  * clients ignore comments, but it keeps proxies from timing the stream out
  * and it is how we notice a client that has gone — FastCGI tells us nothing
@@ -61,6 +66,7 @@
 #define HEARTBEAT_DEFAULT 15    /* s, when $RT_SSE_HEARTBEAT is unset */
 #define MAX_AGE_DEFAULT   240   /* s, when $RT_SSE_MAX_AGE is unset: below
                                    mod_fcgid's own FcgidBusyTimeout (300) */
+#define PROBE_MS(hb)      ((hb) / 4 < 1000 ? (hb) / 4 : 1000)  /* after a heartbeat */
 
 /* ---- static helpers ----------------------------------------------------- */
 
@@ -82,7 +88,7 @@ static int write_flush(struct http_req *r, const char *buf, long len)
 static int write_message(struct http_req *r, const struct store_msg *m,
                          char **buf, size_t *cap)
 {
-	size_t need = sse_event_max(sizeof "message" - 1, m->json_len);
+	size_t need = sse_event_max(strlen(m->event), m->json_len);
 
 	if (need > *cap) {
 		char *p = realloc(*buf, need);
@@ -91,7 +97,10 @@ static int write_message(struct http_req *r, const struct store_msg *m,
 		*buf = p;
 		*cap = need;
 	}
-	return write_flush(r, *buf, sse_format_event(*buf, *cap, m->id, "message",
+	/* The message's event name (docs/protocol.md "Messages", default "message") is
+	 * the event's type: the browser dispatches it to
+	 * addEventListener(<name>) (WHATWG HTML §9.2.6, "dispatch the event"). */
+	return write_flush(r, *buf, sse_format_event(*buf, *cap, m->id, m->event,
 	                                              m->json, m->json_len));
 }
 
@@ -168,7 +177,8 @@ static void handle_sse(struct http_req *r, struct store **st)
 	                                    HEARTBEAT_DEFAULT) * 1000;
 	int64_t max_age_ms = settings_int("RT_SSE_MAX_AGE", 1, 24 * 3600,
 	                                  MAX_AGE_DEFAULT) * 1000;
-	int64_t cursor, last_id, now, end, next_heartbeat;
+	int64_t cursor, last_id, now, end, next_heartbeat, next_probe = INT64_MAX;
+	int probes = 0;
 	struct http_cursor c;
 	const char *err;
 	char *buf = NULL, line[64];
@@ -228,6 +238,8 @@ static void handle_sse(struct http_req *r, struct store **st)
 	now = clock_now_ms();
 	end = now + max_age_ms;
 	next_heartbeat = now + heartbeat_ms;
+	if (store_watch(*st, c.channel, cursor) < 0)   /* wake for this channel only */
+		goto out;
 	for (;;) {
 		int64_t until;
 		int woke;
@@ -243,16 +255,38 @@ static void handle_sse(struct http_req *r, struct store **st)
 			                                            "heartbeat")) < 0)
 				goto out;
 			next_heartbeat = now + heartbeat_ms;
+			probes = 2;
+			next_probe = now + PROBE_MS(heartbeat_ms);
+		} else if (probes > 0 && now >= next_probe) {
+			/* A vanished client: the server's first write after the
+			 * heartbeat only draws the peer's RST, its second fails and it
+			 * closes our connection, our third write fails (docs/sse.md).
+			 * Two blank lines, which EventSource ignores, get there within
+			 * the heartbeat instead of two heartbeats later. */
+			if (write_flush(r, "\n", 1) < 0)
+				goto out;
+			next_probe = --probes > 0 ? now + PROBE_MS(heartbeat_ms) : INT64_MAX;
 		}
 		until = next_heartbeat < end ? next_heartbeat : end;
+		if (next_probe < until)
+			until = next_probe;
 		do {
 			woke = store_wait(*st, (int)(until - now));
 			now = clock_now_ms();
 		} while (woke == 0 && now < until && !http_stopping());
 		if (woke < 0 || http_stopping())
 			goto out;        /* SIGTERM: end cleanly, the client resumes */
+		if (woke == STORE_WAIT_RESET) {
+			/* The database was recreated: go on with the new one from its
+			 * first message, so nothing stored in it is lost (docs/store.md). */
+			if (store_reopen(st) < 0 || store_watch(*st, c.channel, 0) < 0)
+				goto out;
+			cursor = 0;
+		}
 	}
 out:
+	if (*st != NULL)
+		store_unwatch(*st, c.channel);
 	free(buf);
 }
 

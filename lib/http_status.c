@@ -14,6 +14,7 @@ static const struct {
 } statuses[] = {
 	{ 200, "OK", NULL },
 	{ 201, "Created", NULL },
+	{ 202, "Accepted", NULL },
 	{ 204, "No Content", NULL },
 	{ 304, "Not Modified", NULL },
 	{ 400, "Bad Request", "bad_request" },

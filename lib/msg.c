@@ -15,8 +15,6 @@
 
 #include "utf8.h"
 
-/* A user name of 32 characters is at most 32 * 4 bytes of UTF-8. */
-#define USER_BYTES_MAX (MSG_USER_MAX * 4)
 /* Longest JSON body the reader takes: well above send's 16 KiB and the
  * helper's 64 KiB frames, far below what SQLite's int lengths allow. */
 #define JSON_BODY_MAX  (1024 * 1024)
@@ -46,7 +44,7 @@ const char *msg_check_user(const char *s, size_t len)
 {
 	if (len == 0)
 		return "user is empty";
-	if (len > USER_BYTES_MAX)
+	if (len > MSG_USER_BYTES_MAX)
 		return "user is longer than 32 characters";
 	if (!is_c_utf8(s, len))
 		return "user is not valid UTF-8 (or holds a NUL character)";
@@ -66,6 +64,39 @@ const char *msg_check_text(const char *s, size_t len)
 	return NULL;
 }
 
+/*
+ * An event name is what a browser passes to addEventListener(), written
+ * after "event: " in the stream (WHATWG HTML §9.2.6): one line, so no CR or
+ * LF; lower-case ASCII keeps it one obvious spelling in every language.
+ */
+const char *msg_check_event(const char *s, size_t len)
+{
+	if (len == 0)
+		return "event is empty";
+	if (len > MSG_EVENT_MAX)
+		return "event is longer than 32 characters";
+	if (!(s[0] >= 'a' && s[0] <= 'z'))
+		return "event must start with a-z";
+	for (size_t i = 1; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-'))
+			return "event may only hold a-z 0-9 _ -";
+	}
+	return NULL;
+}
+
+/* The events for which only the newest message of a user counts. */
+static const char *const latest_wins[] = { "position" };
+
+int msg_event_latest_wins(const char *event)
+{
+	for (size_t i = 0; i < sizeof latest_wins / sizeof latest_wins[0]; i++)
+		if (strcmp(event, latest_wins[i]) == 0)
+			return 1;
+	return 0;
+}
+
 const char *msg_fields_check(struct msg_fields *f)
 {
 	const char *err;
@@ -78,11 +109,16 @@ const char *msg_fields_check(struct msg_fields *f)
 		f->user.s = MSG_DEFAULT_USER;
 		f->user.len = strlen(MSG_DEFAULT_USER);
 	}
+	if (f->event.s == NULL) {
+		f->event.s = MSG_DEFAULT_EVENT;
+		f->event.len = strlen(MSG_DEFAULT_EVENT);
+	}
 	if (f->text.s == NULL)
 		return "text is required";
 	if ((err = msg_check_channel(f->channel.s, f->channel.len)) ||
 	    (err = msg_check_user(f->user.s, f->user.len)) ||
-	    (err = msg_check_text(f->text.s, f->text.len)))
+	    (err = msg_check_text(f->text.s, f->text.len)) ||
+	    (err = msg_check_event(f->event.s, f->event.len)))
 		return err;
 	return NULL;
 }
@@ -93,7 +129,7 @@ const char *msg_fields_check(struct msg_fields *f)
  * Two statements, because SQLite's json_type()/json_extract() raise an error
  * on malformed input: the first asks whether the body is RFC 8259 JSON and
  * what its top-level type is (CASE evaluates json_type only for valid
- * JSON); the second, run only on an object, reads the four members in one
+ * JSON); the second, run only on an object, reads the five members in one
  * row, so all their pointers stay valid together until the next reset.
  * https://www.sqlite.org/json1.html
  */
@@ -103,7 +139,8 @@ static const char sql_members[] =
 	"SELECT json_type(?1, '$.type'),    json_extract(?1, '$.type'),"
 	"       json_type(?1, '$.channel'), json_extract(?1, '$.channel'),"
 	"       json_type(?1, '$.user'),    json_extract(?1, '$.user'),"
-	"       json_type(?1, '$.text'),    json_extract(?1, '$.text')";
+	"       json_type(?1, '$.text'),    json_extract(?1, '$.text'),"
+	"       json_type(?1, '$.event'),   json_extract(?1, '$.event')";
 
 struct msg_json {
 	sqlite3 *db;
@@ -219,7 +256,8 @@ const char *msg_json_parse(struct msg_json *mj, const char *body, size_t len,
 	}
 	if ((err = read_member(mj->members, 2, &f->channel, "channel is not a string")) ||
 	    (err = read_member(mj->members, 4, &f->user, "user is not a string")) ||
-	    (err = read_member(mj->members, 6, &f->text, "text is not a string"))) {
+	    (err = read_member(mj->members, 6, &f->text, "text is not a string")) ||
+	    (err = read_member(mj->members, 8, &f->event, "event is not a string"))) {
 		struct msg_field type = f->type;
 		memset(f, 0, sizeof *f);
 		f->type = type;            /* a well-formed object with a bad field */

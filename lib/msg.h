@@ -6,6 +6,9 @@
  *   channel  [A-Za-z0-9_-]{1,64}, default "lobby"
  *   user     1–32 characters of valid UTF-8, default "anon"
  *   text     1–4096 bytes of valid UTF-8
+ *   event    [a-z][a-z0-9_-]{0,31}, default "message": the message's name
+ *            (SSE writes it as the "event:" line; JSON answers carry it
+ *            only when it is not "message")
  *
  * Each check returns NULL when the value is acceptable, otherwise a static
  * sentence that becomes the "detail" of a 400 answer (or a WebSocket error).
@@ -28,10 +31,23 @@
 #define MSG_CHANNEL_MAX     64    /* bytes, [A-Za-z0-9_-] */
 #define MSG_USER_MAX        32    /* characters (code points) of UTF-8 */
 #define MSG_TEXT_MAX        4096  /* bytes of UTF-8 */
+#define MSG_USER_BYTES_MAX  (MSG_USER_MAX * 4)   /* 32 four-byte characters */
+#define MSG_DEFAULT_EVENT   "message"
+#define MSG_EVENT_MAX       32    /* bytes, [a-z][a-z0-9_-]* */
 
 const char *msg_check_channel(const char *s, size_t len);
 const char *msg_check_user(const char *s, size_t len);
 const char *msg_check_text(const char *s, size_t len);
+const char *msg_check_event(const char *s, size_t len);
+
+/*
+ * 1 if, for a client that has fallen behind, a message with this event
+ * replaces the same user's undelivered message with the same event
+ * ("latest wins": a position matters only as the newest one), else 0.
+ * The WebSocket helper asks it for every queued frame (ws/conn.c);
+ * docs/scenarios.md, "Design: latest wins in the helper".
+ */
+int msg_event_latest_wins(const char *event);
 
 /* ---- reading a JSON body ------------------------------------------------ */
 
@@ -51,14 +67,16 @@ struct msg_fields {
 	struct msg_field channel;
 	struct msg_field user;
 	struct msg_field text;
+	struct msg_field event;
 	int bad_member;            /* msg_json_parse failed only because channel,
-	                              user or text is not a string: the body is a
-	                              JSON object, and type (if a string) is read */
+	                              user, text or event is not a string: the body
+	                              is a JSON object, and type (if a string) is read */
 };
 
 /*
- * The defaults, then the rules: a channel or user that is absent (s NULL)
- * becomes "lobby" or "anon"; text is required; then msg_check_*() on each.
+ * The defaults, then the rules: a channel, user or event that is absent (s
+ * NULL) becomes "lobby", "anon" or "message"; text is required; then
+ * msg_check_*() on each.
  * Returns NULL, or a static sentence for a 400 answer (WebSocket: an error
  * frame).
  */
@@ -82,7 +100,7 @@ void msg_json_close(struct msg_json *mj);
  * of the members above is present with a type other than string (or
  * null).  Unknown members are ignored; of duplicate members the first
  * counts.  The values are not checked against the message rules: call
- * msg_check_*().  When the only fault is a channel, user or text of the
+ * msg_check_*().  When the only fault is a channel, user, text or event of the
  * wrong type ("text":5), f->bad_member is 1 and f->type is still filled:
  * the WebSocket helper answers that like any other bad field (an error
  * frame), not like a frame that is not JSON (close 1008).

@@ -8,8 +8,10 @@
  *  - a busy timeout plus BEGIN IMMEDIATE for writes: concurrent writers queue
  *    for the write lock inside SQLite instead of seeing SQLITE_BUSY.
  *    https://www.sqlite.org/c3ref/busy_timeout.html
- *  - PRAGMA data_version changes when *another* connection has committed:
- *    the cheap confirmation of a wake.  https://www.sqlite.org/pragma.html#pragma_data_version
+ *  - no query to learn that nothing happened: after each COMMIT the writer
+ *    raises its channel's number in a small file beside the database
+ *    (lib/notify.h), and a waiter watches only its channels' files with
+ *    inotify(7).  SQLite is asked only once there is something to read.
  *
  * Every statement is prepared once per connection and reset after use, so no
  * read transaction stays open while a process waits (an open reader would
@@ -18,15 +20,14 @@
 #include "store.h"
 #include "clock.h"      /* clock_now_ms: the one clock */
 #include "settings.h"   /* settings_int: the one RT_* reader */
+#include "wake.h"
 
 #include <errno.h>
-#include <libgen.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,47 +35,43 @@
 #include <sqlite3.h>
 
 #define BUSY_TIMEOUT_MS     5000   /* longest a writer queues for the lock */
-#define FALLBACK_CHECK_MS   250    /* no inotify: how often to look */
 #define PRUNE_EVERY         64     /* apply retention every N inserts */
 #define DEFAULT_KEEP        10000  /* messages kept per channel */
 
-/*
- * A commit appends to the WAL with write() and only then publishes itself in
- * the shared-memory index, which inotify cannot see.  A wake that arrives in
- * between finds data_version unchanged, so we look again a few times, a
- * little later each time, before deciding the event was not a commit.
- */
-static const int recheck_ms[] = { 1, 2, 5, 10, 25, 50 };
-#define RECHECKS ((int)(sizeof recheck_ms / sizeof recheck_ms[0]))
-
 enum {
-	Q_INSERT, Q_AFTER_CH, Q_AFTER_ALL, Q_LAST_CH, Q_LAST_ID, Q_VERSION,
+	Q_INSERT, Q_AFTER_CH, Q_AFTER_ALL, Q_LAST_CH, Q_LAST_ID,
 	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_PRUNE_KEEP, Q_PRUNE_AGE, Q_COUNT
 };
 
+/*
+ * Every read returns the same five columns: id, channel, event, user, and
+ * the message as JSON built by SQLite (json_object escapes every string),
+ * with "event" only when it is not the default "message" (docs/protocol.md "Messages").
+ */
+#define MSG_OBJECT \
+	"json_object('id', id, 'channel', channel, 'user', user, 'text', text," \
+	" 'ts', ts, 'via', via)"
+#define ROW_COLUMNS \
+	"id, channel, event, user, CASE event WHEN 'message' THEN " MSG_OBJECT \
+	" ELSE json_insert(" MSG_OBJECT ", '$.event', event) END"
+
 static const char *const sql_text[Q_COUNT] = {
 	[Q_INSERT] =
-		"INSERT INTO messages (channel, user, text, ts, via)"
-		" VALUES (?1, ?2, ?3, ?5, ?4)"
-		" RETURNING id, channel, json_object('id', id, 'channel', channel,"
-		" 'user', user, 'text', text, 'ts', ts, 'via', via)",
+		"INSERT INTO messages (channel, user, text, ts, via, event)"
+		" VALUES (?1, ?2, ?3, ?5, ?4, ?6) RETURNING " ROW_COLUMNS,
 	[Q_AFTER_CH] =
-		"SELECT id, channel, json_object('id', id, 'channel', channel,"
-		" 'user', user, 'text', text, 'ts', ts, 'via', via)"
+		"SELECT " ROW_COLUMNS
 		" FROM messages WHERE channel = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
 	[Q_AFTER_ALL] =
-		"SELECT id, channel, json_object('id', id, 'channel', channel,"
-		" 'user', user, 'text', text, 'ts', ts, 'via', via)"
+		"SELECT " ROW_COLUMNS
 		" FROM messages WHERE id > ?2 ORDER BY id LIMIT ?3",
 	[Q_LAST_CH] =
-		"SELECT * FROM (SELECT id, channel, json_object('id', id,"
-		" 'channel', channel, 'user', user, 'text', text, 'ts', ts, 'via', via)"
+		"SELECT * FROM (SELECT " ROW_COLUMNS
 		" FROM messages WHERE channel = ?1 ORDER BY id DESC LIMIT ?3)"
 		" ORDER BY 1",
 	[Q_LAST_ID] =
 		"SELECT coalesce((SELECT seq FROM sqlite_sequence"
 		" WHERE name = 'messages'), 0)",
-	[Q_VERSION]  = "PRAGMA data_version",
 	[Q_BEGIN]    = "BEGIN IMMEDIATE",
 	[Q_COMMIT]   = "COMMIT",
 	[Q_ROLLBACK] = "ROLLBACK",
@@ -89,89 +86,61 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *q[Q_COUNT];
 	char *path;
-	char *wal_name;       /* basename of the -wal file, for inotify events */
-	char *wal_path;       /* the -wal file itself, watched for IN_MODIFY */
-	int wal_wd;           /* its watch, -1 while the file does not exist */
-	char *db_name;        /* basename of the database file */
 	dev_t dev;            /* the file we opened, to notice it being replaced */
 	ino_t ino;
-	int inotify_fd;       /* -1 without inotify (or not watched yet) */
-	int watched;          /* watch_open() has run */
-	int no_inotify;       /* RT_NO_INOTIFY=1 at open */
-	int64_t version;      /* last PRAGMA data_version seen */
-	int recheck;          /* index into recheck_ms, -1 when not rechecking */
+	struct wake wake;     /* the change wait and the writer's announcements */
+	int replaced;         /* the wait found the file replaced (sticky) */
 	unsigned inserts;     /* since open, for PRUNE_EVERY */
 	long long keep;       /* RT_KEEP: messages per channel, 0 = unlimited */
 	long long max_age_ms; /* RT_MAX_AGE in ms, 0 = unlimited */
 };
 
-static int read_version(struct store *st, int64_t *v)
-{
-	sqlite3_stmt *q = st->q[Q_VERSION];
-	int rc = sqlite3_step(q);
-
-	if (rc == SQLITE_ROW)
-		*v = sqlite3_column_int64(q, 0);
-	sqlite3_reset(q);
-	return rc == SQLITE_ROW ? 0 : -1;
-}
-
 /*
- * Two watches.  The -wal file, for IN_MODIFY: every commit appends to it.
- * And the directory, for files created, moved in or deleted there: the -wal
- * file is created by the first connection and deleted by the last one, and
- * an admin may recreate the database; those events re-arm the file watch.
- * Watching only the directory for IN_MODIFY would wake every waiter on every
- * write to any file beside the database (a log, a temp file).
+ * Brings a database made by an older sql/schema.sql up to this one, so a
+ * course server that upgrades keeps its messages.  One step so far: the
+ * event column (every older message was a plain "message").  Most opens
+ * only look (one read of the schema); the first process to find the column
+ * missing adds it under the write lock, and whoever comes second finds it
+ * there.  ALTER TABLE ... ADD COLUMN rewrites no row: the default covers
+ * them (https://www.sqlite.org/lang_altertable.html#altertabaddcol).
+ * Returns 0, or -1 (no messages table, or the change failed).
  */
-static void watch_wal(struct store *st)
+static int has_event_column(sqlite3 *db)
 {
-	st->wal_wd = inotify_add_watch(st->inotify_fd, st->wal_path, IN_MODIFY);
+	sqlite3_stmt *q;
+	int found = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('messages')"
+	                       " WHERE name = 'event'", -1, &q, NULL) != SQLITE_OK)
+		return -1;
+	found = sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_finalize(q);
+	return found;
 }
 
-static void watch_open(struct store *st)
+static int migrate(sqlite3 *db)
 {
-	char *dir_copy;
+	int found = has_event_column(db);
 
-	if (st->watched)
-		return;
-	/* An inotify instance is a per-user resource (fs.inotify.
-	 * max_user_instances, 128 by default): only processes that wait take
-	 * one, on their first wait, not every send or poll process. */
-	st->watched = 1;
-	dir_copy = strdup(st->path);
-	st->inotify_fd = -1;
-	st->wal_wd = -1;
-	/* RT_NO_INOTIFY=1 forces the timed fallback: for tests, and for network
-	 * filesystems where inotify never hears of another host's writes. */
-	if (dir_copy == NULL || st->no_inotify) {
-		free(dir_copy);
-		st->recheck = 0;
-		return;
-	}
-	st->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (st->inotify_fd >= 0 &&
-	    inotify_add_watch(st->inotify_fd, dirname(dir_copy),
-	                      IN_CREATE | IN_MOVED_TO | IN_DELETE) < 0) {
-		close(st->inotify_fd);
-		st->inotify_fd = -1;
-	}
-	if (st->inotify_fd >= 0)
-		watch_wal(st);      /* fails harmlessly if there is no -wal yet */
-	else
-		fprintf(stderr, "rtlab store: no inotify (%s); checking for changes "
-		        "every %d ms instead\n", strerror(errno), FALLBACK_CHECK_MS);
-	free(dir_copy);
-	/* A commit may have come between our last read and the watch: look at
-	 * data_version once right away rather than wait for the next event. */
-	st->recheck = 0;
+	if (found != 0)
+		return found < 0 ? -1 : 0;
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return -1;
+	found = has_event_column(db);
+	if (found == 0 && sqlite3_exec(db, "ALTER TABLE messages ADD COLUMN " STORE_EVENT_COLUMN,
+	                               NULL, NULL, NULL) != SQLITE_OK)
+		found = -1;
+	if (sqlite3_exec(db, found < 0 ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		found = -1;
+	return found < 0 ? -1 : 0;
 }
 
 struct store *store_open(const char *path, const char **errstr)
 {
 	struct store *st;
-	char *base_copy = NULL;
 	const char *err = "out of memory";
+	struct stat sb;
+	int64_t last;
 
 	if (path == NULL)
 		path = getenv("RT_DB");
@@ -179,23 +148,11 @@ struct store *store_open(const char *path, const char **errstr)
 		path = STORE_DEFAULT_PATH;
 	if ((st = calloc(1, sizeof *st)) == NULL)
 		goto fail;
-	st->inotify_fd = -1;
-	st->recheck = -1;
+	st->wake.fd = st->wake.wal_wd = -1;
 	st->keep = settings_int("RT_KEEP", 0, LLONG_MAX, DEFAULT_KEEP);
 	st->max_age_ms = settings_int("RT_MAX_AGE", 0, LLONG_MAX / 1000, 0) * 1000;
-	st->no_inotify = settings_int("RT_NO_INOTIFY", 0, 1, 0) != 0;
-	if ((st->path = strdup(path)) == NULL || (base_copy = strdup(path)) == NULL)
+	if ((st->path = strdup(path)) == NULL)
 		goto fail;
-	st->db_name = strdup(basename(base_copy));
-	if (st->db_name == NULL ||
-	    asprintf(&st->wal_name, "%s-wal", st->db_name) < 0) {
-		st->wal_name = NULL;
-		goto fail;
-	}
-	if (asprintf(&st->wal_path, "%s-wal", path) < 0) {
-		st->wal_path = NULL;
-		goto fail;
-	}
 
 	err = "the message store cannot be opened";
 	/* No SQLITE_OPEN_CREATE: a missing database is an installation error
@@ -208,24 +165,28 @@ struct store *store_open(const char *path, const char **errstr)
 	                 "PRAGMA synchronous = NORMAL;", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
 	err = "the message store has no schema (run sql/schema.sql)";
+	if (migrate(st->db) < 0)
+		goto fail;
 	for (int i = 0; i < Q_COUNT; i++)
 		if (sqlite3_prepare_v3(st->db, sql_text[i], -1,
 		                       SQLITE_PREPARE_PERSISTENT, &st->q[i], NULL) != SQLITE_OK)
 			goto fail;
 	err = "the message store cannot be read";
-	if (read_version(st, &st->version) < 0)
+	if (store_last_id(st, &last) < 0 || stat(path, &sb) < 0)
 		goto fail;
-	{
-		struct stat sb;
-		if (stat(path, &sb) < 0)
-			goto fail;
-		st->dev = sb.st_dev;
-		st->ino = sb.st_ino;
-	}
-	free(base_copy);
+	st->dev = sb.st_dev;
+	st->ino = sb.st_ino;
+	/* RT_NO_INOTIFY=1 forces the timed fallback: for tests, and for
+	 * filesystems where inotify never hears of other writers.
+	 * RT_SLOW_CHECK_MS: how soon writers that do not announce (the sqlite3
+	 * shell) are seen; 0 when every writer is rtlab (docs/store.md). */
+	err = "out of memory";
+	if (wake_init(&st->wake, path, settings_int("RT_NO_INOTIFY", 0, 1, 0) != 0,
+	              (int)settings_int("RT_SLOW_CHECK_MS", 0, 60000,
+	                                STORE_SLOW_CHECK_MS)) < 0)
+		goto fail;
 	return st;
 fail:
-	free(base_copy);
 	store_close(st);
 	if (errstr != NULL)
 		*errstr = err;
@@ -239,13 +200,26 @@ void store_close(struct store *st)
 	for (int i = 0; i < Q_COUNT; i++)
 		sqlite3_finalize(st->q[i]);
 	sqlite3_close(st->db);
-	if (st->inotify_fd >= 0)
-		close(st->inotify_fd);
+	wake_free(&st->wake);
 	free(st->path);
-	free(st->db_name);
-	free(st->wal_name);
-	free(st->wal_path);
 	free(st);
+}
+
+int store_reopen(struct store **st)
+{
+	char *path = strdup(store_path(*st));
+
+	store_close(*st);
+	*st = NULL;
+	if (path == NULL)
+		return -1;
+	/* An admin's "rm rtlab.db; sqlite3 rtlab.db < schema.sql" is two
+	 * steps: the wait may report the first before the second is done. */
+	for (int waited = 0; (*st = store_open(path, NULL)) == NULL &&
+	     waited < STORE_REOPEN_MS; waited += 50)
+		usleep(50 * 1000);
+	free(path);
+	return *st != NULL ? 0 : -1;
 }
 
 const char *store_path(const struct store *st)
@@ -262,18 +236,22 @@ int store_replaced(const struct store *st)
 	return sb.st_dev != st->dev || sb.st_ino != st->ino;
 }
 
-/* Copies the current row (id, channel, json) of q into m. */
+/* Copies the current row (ROW_COLUMNS) of q into m. */
 static int row_to_msg(sqlite3_stmt *q, struct store_msg *m)
 {
 	const char *channel = (const char *)sqlite3_column_text(q, 1);
-	const char *json = (const char *)sqlite3_column_text(q, 2);
-	int len = sqlite3_column_bytes(q, 2);
+	const char *event = (const char *)sqlite3_column_text(q, 2);
+	const char *user = (const char *)sqlite3_column_text(q, 3);
+	const char *json = (const char *)sqlite3_column_text(q, 4);
+	int len = sqlite3_column_bytes(q, 4);
 
 	memset(m, 0, sizeof *m);
-	if (channel == NULL || json == NULL)
+	if (channel == NULL || event == NULL || user == NULL || json == NULL)
 		return -1;
 	m->id = sqlite3_column_int64(q, 0);
 	snprintf(m->channel, sizeof m->channel, "%s", channel);
+	snprintf(m->event, sizeof m->event, "%s", event);
+	snprintf(m->user, sizeof m->user, "%s", user);
 	if ((m->json = malloc((size_t)len + 1)) == NULL)
 		return -1;
 	memcpy(m->json, json, (size_t)len + 1);
@@ -325,8 +303,24 @@ static void prune(struct store *st, const char *channel)
 	exec_quiet(st, Q_COMMIT);
 }
 
+/* For wake_announce(): a bucket number at or above a new id is from an older
+ * database if this one has not handed it out. */
+static int announced_older(void *arg, int64_t seen)
+{
+	int64_t last;
+
+	return store_last_id(arg, &last) == 0 && seen > last;
+}
+
 int store_insert(struct store *st, const char *channel, const char *user,
                  const char *text, const char *via, struct store_msg *out)
+{
+	return store_insert_event(st, channel, MSG_DEFAULT_EVENT, user, text, via, out);
+}
+
+int store_insert_event(struct store *st, const char *channel, const char *event,
+                       const char *user, const char *text, const char *via,
+                       struct store_msg *out)
 {
 	sqlite3_stmt *q = st->q[Q_INSERT];
 	int rc, ret = -1;
@@ -343,6 +337,7 @@ int store_insert(struct store *st, const char *channel, const char *user,
 	sqlite3_bind_text(q, 3, text, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 4, via, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 5, wall_ms());
+	sqlite3_bind_text(q, 6, event, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) == SQLITE_ROW && row_to_msg(q, out) == 0 &&
 	    sqlite3_step(q) == SQLITE_DONE)
 		ret = 0;
@@ -359,6 +354,9 @@ int store_insert(struct store *st, const char *channel, const char *user,
 		store_msg_clear(out);
 		return -1;
 	}
+	/* After COMMIT, never before: a waiter woken by the announcement must
+	 * find the row when it reads. */
+	wake_announce(&st->wake, channel, out->id, announced_older, st);
 	if (++st->inserts % PRUNE_EVERY == 0)
 		prune(st, channel);
 	return 0;
@@ -453,84 +451,51 @@ void store_msgs_free(struct store_msgs *ms)
 	ms->n = 0;
 }
 
-/* ---- the change wait ---------------------------------------------------- */
+/* ---- the change wait (lib/wake.c) --------------------------------------- */
 
-/* Reads every queued inotify event; returns 1 if one concerns our database
- * (a write to its -wal file, or it or the -wal file created, moved in or
- * deleted), else 0. */
-static int drain_events(struct store *st)
+int store_watch(struct store *st, const char *channel, int64_t after)
 {
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	int ours = 0;
-	ssize_t n;
+	return wake_watch(&st->wake, channel, after);
+}
 
-	while ((n = read(st->inotify_fd, buf, sizeof buf)) > 0) {
-		for (char *p = buf; p < buf + n; ) {
-			const struct inotify_event *ev = (const struct inotify_event *)p;
-			if (ev->wd == st->wal_wd) {
-				ours = 1;
-				if (ev->mask & IN_IGNORED)   /* the -wal file is gone */
-					st->wal_wd = -1;
-			} else if (ev->len > 0 && strcmp(ev->name, st->wal_name) == 0) {
-				ours = 1;
-				if (ev->mask & (IN_CREATE | IN_MOVED_TO))
-					watch_wal(st);
-			} else if (ev->len > 0 && strcmp(ev->name, st->db_name) == 0) {
-				ours = 1;
-			}
-			p += sizeof *ev + ev->len;
-		}
-	}
-	return ours;
+void store_unwatch(struct store *st, const char *channel)
+{
+	wake_unwatch(&st->wake, channel);
 }
 
 int store_wait_fd(struct store *st)
 {
-	watch_open(st);
-	return st->inotify_fd;
+	return wake_open(&st->wake);
 }
 
 int store_wait_next_ms(struct store *st)
 {
-	watch_open(st);
-	if (st->recheck >= 0)
-		return recheck_ms[st->recheck];
-	return st->inotify_fd < 0 ? FALLBACK_CHECK_MS : -1;
+	return st->replaced ? 0 : wake_next_ms(&st->wake);
 }
 
+/* One stat(2) when the database file was touched (or on the slow check):
+ * a replaced store is reported, and stays reported, until the caller reopens. */
 int store_wait_check(struct store *st)
 {
-	int64_t v;
-	int event = 0;
+	int found;
 
-	watch_open(st);
-	if (st->inotify_fd >= 0) {
-		event = drain_events(st);
-		if (!event && st->recheck < 0)
-			return 0;      /* nothing of ours happened: not even a query */
+	if (st->replaced)
+		return STORE_WAIT_RESET;
+	found = wake_check(&st->wake);
+	if ((found & WAKE_DB_EVENT) && store_replaced(st)) {
+		st->replaced = 1;
+		return STORE_WAIT_RESET;
 	}
-	if (read_version(st, &v) < 0)
-		return 0;
-	if (v != st->version) {
-		st->version = v;
-		st->recheck = -1;
-		return 1;
-	}
-	if (event)
-		st->recheck = 0;          /* a WAL write not yet visible: look again soon */
-	else if (st->recheck >= 0 && ++st->recheck >= RECHECKS)
-		st->recheck = -1;         /* it was not a commit (e.g. a checkpoint) */
-	return 0;
+	return (found & WAKE_CHANGE) ? STORE_WAIT_CHANGE : 0;
 }
 
 int store_wait(struct store *st, int timeout_ms)
 {
 	int64_t deadline = timeout_ms < 0 ? -1 : clock_now_ms() + timeout_ms;
-
-	watch_open(st);
+	int fd = store_wait_fd(st), rc;
 
 	for (;;) {
-		struct pollfd pfd = { .fd = st->inotify_fd, .events = POLLIN };
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		int left = -1, next = store_wait_next_ms(st);
 
 		if (deadline >= 0) {
@@ -539,14 +504,21 @@ int store_wait(struct store *st, int timeout_ms)
 		}
 		if (next >= 0 && (left < 0 || next < left))
 			left = next;
-		if (poll(&pfd, st->inotify_fd >= 0 ? 1 : 0, left) < 0) {
+		if (poll(&pfd, fd >= 0 ? 1 : 0, left) < 0) {
 			if (errno == EINTR)
 				return 0;
 			return -1;
 		}
-		if (store_wait_check(st))
-			return 1;
+		if ((rc = store_wait_check(st)) != 0)
+			return rc;
 		if (deadline >= 0 && clock_now_ms() >= deadline)
-			return 0;
+			break;
 	}
+	/* Each timeout (an SSE heartbeat, a long-poll's end) also looks at the
+	 * file itself, in case no directory event told us (issue 11 item 6). */
+	if (store_replaced(st)) {
+		st->replaced = 1;
+		return STORE_WAIT_RESET;
+	}
+	return 0;
 }

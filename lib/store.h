@@ -11,21 +11,26 @@
  * Messages come back as ready-made JSON built by SQLite's json_object(), so no
  * caller ever escapes a string by hand:
  *   {"id":42,"channel":"lobby","user":"alice","text":"hi","ts":1795830491671,"via":"ws"}
+ * and, for a named event (docs/protocol.md "Messages"), "event" last:
+ *   {"id":43,"channel":"match","user":"referee","text":"…","ts":…,"via":"http","event":"goal"}
  *
- * The change wait: a process that holds a client (long-poll, SSE, the helper)
- * blocks in store_wait() — or puts store_wait_fd() in its own poll/epoll set —
- * and wakes when *another* connection commits.  On Linux the fd is an inotify
- * watch on the database directory (the WAL file is appended on every commit);
- * each wake is confirmed with PRAGMA data_version.  Where inotify is missing
- * (or with RT_NO_INOTIFY=1, for network filesystems) the wait falls back to
- * a bounded timed check.  A connection's own commits do
- * not wake it: after store_insert() the caller already has the message.
+ * The change wait, per channel: a process that holds a client (long-poll,
+ * SSE, the helper) says which channels it waits on (store_watch), then blocks
+ * in store_wait() — or puts store_wait_fd() in its own poll/epoll set — and
+ * wakes when a commit on one of *those* channels may have something for it.
+ * A commit on another channel costs it nothing: it is not even woken.  With
+ * SQLite, writers announce each commit in a small file per bucket of
+ * channels beside the database, and the fd is an inotify instance watching
+ * the waiter's files (lib/notify.h, lib/wake.h, docs/store.md); another
+ * backend (Redis) would use its own notification under the same calls.
  */
 #ifndef RTLAB_STORE_H
 #define RTLAB_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "msg.h"
 
 #define STORE_CHANNEL_MAX 64    /* bytes, [A-Za-z0-9_-] */
 #define STORE_USER_MAX    32    /* characters (code points) of UTF-8 */
@@ -34,9 +39,19 @@
 
 struct store;
 
+/*
+ * The event column, as sql/schema.sql declares it; store_open() adds it to
+ * a database created before it existed (the messages keep "message").
+ */
+#define STORE_EVENT_COLUMN \
+	"event TEXT NOT NULL DEFAULT 'message' CHECK (length(event) BETWEEN 1 AND 32" \
+	" AND event GLOB '[a-z]*' AND event NOT GLOB '*[^a-z0-9_-]*')"
+
 struct store_msg {
 	int64_t id;
 	char    channel[STORE_CHANNEL_MAX + 1];
+	char    event[MSG_EVENT_MAX + 1];      /* "message" unless named */
+	char    user[MSG_USER_BYTES_MAX + 1];  /* who sent it (the helper's "latest wins" key) */
 	char   *json;       /* the message as JSON, NUL-terminated; owned */
 	size_t  json_len;
 };
@@ -57,6 +72,14 @@ void store_close(struct store *st);          /* accepts NULL */
 const char *store_path(const struct store *st);
 
 /*
+ * After STORE_WAIT_RESET: closes *st and opens the database now at its path,
+ * waiting up to STORE_REOPEN_MS for it to exist with its schema (deleting and
+ * recreating it are two steps).  0, or -1 with *st NULL.
+ */
+#define STORE_REOPEN_MS 2000
+int store_reopen(struct store **st);
+
+/*
  * 1 if the file at the store's path is no longer the one it opened (deleted,
  * or recreated from sql/schema.sql by an admin), else 0.  A long-lived
  * process checks it per request (one stat) and reopens: its open connection
@@ -73,6 +96,14 @@ int store_replaced(const struct store *st);
  */
 int store_insert(struct store *st, const char *channel, const char *user,
                  const char *text, const char *via, struct store_msg *out);
+
+/*
+ * The same with a named event (msg_check_event; store_insert() stores
+ * "message").  The stored JSON carries "event" when it is not "message".
+ */
+int store_insert_event(struct store *st, const char *channel, const char *event,
+                       const char *user, const char *text, const char *via,
+                       struct store_msg *out);
 
 /*
  * Messages with id > since, ascending, at most limit (≤ STORE_READ_MAX).
@@ -98,18 +129,43 @@ void store_msgs_free(struct store_msgs *ms);   /* accepts NULL */
 /*
  * The change wait.
  *
- * store_wait() blocks until another connection commits or timeout_ms passes
- * (-1: forever).  Returns 1 on a change, 0 on timeout (or EINTR), -1 on error.
- * A return of 1 means "read again": it may rarely be spurious, never late.
+ * store_watch(st, channel, after): from now on the wait wakes for commits on
+ * `channel` with an id above `after` (the caller's cursor: everything up to
+ * it has been read or deliberately skipped).  Call it after the read that set
+ * the cursor: a commit in between is reported at once.  A handle may watch
+ * several channels (the helper watches each channel that has subscribers);
+ * store_unwatch() undoes one store_watch() (watches are counted).  Returns 0,
+ * or -1 when out of memory.
+ *
+ * store_wait() blocks until a watched channel may have news, or timeout_ms
+ * passes (-1: forever).  Returns
+ *   STORE_WAIT_CHANGE (1)  read again after your cursor: it may rarely be
+ *                          spurious, it is never late;
+ *   0                      timeout (or EINTR);
+ *   STORE_WAIT_RESET (2)   the database file was deleted or recreated
+ *                          (store_replaced() is 1): close this handle and
+ *                          open the store again; ids start again from 1;
+ *   -1                     error.
+ * Who is "never late" for: every rtlab writer (store_insert announces its
+ * commit).  A writer that is not rtlab (the sqlite3 shell) is noticed by a
+ * slower check, within about STORE_SLOW_CHECK_MS (RT_SLOW_CHECK_MS; 0 turns
+ * it off) while the database is being written, and at no cost while it is
+ * idle.  A connection's own
+ * commits need no wake: after store_insert() the caller reads on its own.
  *
  * For an event loop: put store_wait_fd() (readable on a possible change; -1
  * when inotify is unavailable) in your epoll set.  When it is readable — or
  * when store_wait_next_ms() ms have passed — call store_wait_check(), which
- * drains the fd and returns 1 if the data changed, else 0.
+ * drains the fd and returns STORE_WAIT_CHANGE, STORE_WAIT_RESET or 0.
  * store_wait_next_ms() is how long the loop may sleep at most before calling
- * store_wait_check() again (-1: no limit): it is short while a commit seen on
- * the WAL is not yet visible, and bounded when there is no inotify.
+ * store_wait_check() again (-1: no limit).
  */
+#define STORE_WAIT_CHANGE   1
+#define STORE_WAIT_RESET    2
+#define STORE_SLOW_CHECK_MS 1000   /* default of $RT_SLOW_CHECK_MS */
+
+int store_watch(struct store *st, const char *channel, int64_t after);
+void store_unwatch(struct store *st, const char *channel);
 int store_wait(struct store *st, int timeout_ms);
 int store_wait_fd(struct store *st);
 int store_wait_check(struct store *st);

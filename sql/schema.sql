@@ -18,7 +18,13 @@ CREATE TABLE IF NOT EXISTS messages (
 	user    TEXT    NOT NULL CHECK (length(user) BETWEEN 1 AND 32),
 	text    TEXT    NOT NULL CHECK (length(CAST(text AS BLOB)) BETWEEN 1 AND 4096),
 	ts      INTEGER NOT NULL,            -- ms since the epoch, when stored
-	via     TEXT    NOT NULL CHECK (via IN ('http', 'ws'))
+	via     TEXT    NOT NULL CHECK (via IN ('http', 'ws')),
+	-- The message's name (SPEC "Messages"): SSE writes it as the "event:"
+	-- line.  A database made before this column existed gets it from
+	-- store_open() (lib/store.c migrate(), the same declaration as
+	-- STORE_EVENT_COLUMN in lib/store.h); its messages keep 'message'.
+	event   TEXT    NOT NULL DEFAULT 'message' CHECK (length(event) BETWEEN 1 AND 32
+	                AND event GLOB '[a-z]*' AND event NOT GLOB '*[^a-z0-9_-]*')
 );
 
 -- Every read is "messages of one channel after an id".

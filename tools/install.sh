@@ -44,6 +44,8 @@ fi
 echo "install: pages -> $DESTDIR$HTDOCS"
 install -d "$DESTDIR$HTDOCS"
 cp -R public_html/. "$DESTDIR$HTDOCS/"
+install -d "$DESTDIR$HTDOCS/docs"          # the guides the pages link to
+install -m 644 docs/*.md "$DESTDIR$HTDOCS/docs/"
 
 echo "install: configuration -> $DESTDIR$CONF_DIR"
 install -d "$DESTDIR$CONF_DIR"

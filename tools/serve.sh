@@ -19,6 +19,7 @@
 #   APACHE_DEFINES   names passed to Apache as -D NAME (e.g. RTLAB_WS_UPGRADE)
 #   RTLAB_BUILD      the built tree whose binaries are staged (default: repo root)
 #   WS=0             do not start the helper
+#   SCENARIOS=0      demo: do not start the scenarios' publishers (tools/scenarios/)
 #   STOP_WAIT=10     seconds `stop` waits after SIGTERM before SIGKILL
 #   RT_*             passed to every endpoint and to the helper (RT_DB included;
 #                    default RT_DB is RUN_DIR/db/rtlab.db)
@@ -206,6 +207,8 @@ stage() {
 	done
 	[ $n -gt 0 ] || echo "serve.sh: warning: no endpoints built in $BUILD/cgi-bin (run make)" >&2
 	cp -r "$ROOT"/public_html/. "$RUN_DIR/htdocs/" 2>/dev/null || true
+	# The study guides, for the pages' "why" boxes (docs/scenarios.md, ...).
+	mkdir -p "$RUN_DIR/htdocs/docs" && cp "$ROOT"/docs/*.md "$RUN_DIR/htdocs/docs/"
 	cp "$ROOT"/apache-conf/*.conf "$RUN_DIR/conf/"
 	if [ -x "$BUILD/ws/rtlab-wsd" ] && [ "$WS" = 1 ]; then
 		cp "$BUILD/ws/rtlab-wsd" "$RUN_DIR/bin/"
@@ -411,6 +414,27 @@ cmd_start() {
 	echo "$RUN_DIR"
 }
 
+# make demo only: the scenarios' publishers (tools/scenarios/, node) play a
+# match, four sensors and 100 price ticks a second into the running server,
+# so every scenario page moves (SCENARIOS=0: not started).  Each is recorded
+# like every other process, so Ctrl-C stops them too.
+start_publishers() {
+	local base="http://127.0.0.1:$PORT" ws_opt="" args
+	[ "${SCENARIOS:-1}" = 1 ] || return 0
+	if ! command -v node >/dev/null 2>&1; then
+		echo "rtlab: no node, so the scenarios' publishers are not started"
+		return 0
+	fi
+	[ -d "$ROOT/tests/node_modules/ws" ] && [ -x "$RUN_DIR/bin/rtlab-wsd" ] && ws_opt=--ws
+	for args in "match.mjs --loop" "sensors.mjs --sensors 4 --rate 1" "ticker.mjs --rate 100 $ws_opt"; do
+		# shellcheck disable=SC2086 # the options are words on purpose
+		setsid node "$ROOT/tools/scenarios/${args%% *}" --base "$base" ${args#* } \
+			>>"$RUN_DIR/logs/publishers.log" 2>&1 </dev/null &
+		record $! "publisher:${args%% *}"
+	done
+	echo "rtlab: scenarios' publishers running (logs/publishers.log); SCENARIOS=0 to skip"
+}
+
 case ${1:-} in
 start)
 	cmd_start
@@ -442,7 +466,8 @@ demo)
 	echo "rtlab: $what; run dir $RUN_DIR (logs in logs/)"
 	[ -x "$RUN_DIR/bin/rtlab-wsd" ] &&
 		echo "rtlab: WebSocket helper on 127.0.0.1:$WS_PORT, proxied at ws://127.0.0.1:$PORT/ws"
-	echo "rtlab: http://127.0.0.1:$PORT/"
+	start_publishers
+	echo "rtlab: http://127.0.0.1:$PORT/   (scenarios: http://127.0.0.1:$PORT/scenarios/)"
 	echo "rtlab: Ctrl-C stops it"
 	while :; do sleep 1 & wait $! || true; done
 	;;

@@ -85,6 +85,7 @@ struct conn {
 	size_t out_bytes;             /* queued, not yet written */
 	size_t out_nodes;             /* frames queued (each costs QNODE_COST) */
 	struct qnode *pong;           /* our pong still waiting in the queue */
+	unsigned long superseded;     /* frames replaced by a newer one (latest wins) */
 	struct conn *pending_next;    /* on the to-flush list */
 	int pending;
 
@@ -236,6 +237,9 @@ static void conn_free(struct conn *c)
 	}
 	if (c->state == CONN_OPEN)
 		leave_open(c);
+	if (c->superseded > 0)
+		wsd_log(c->who, "%lu frames were replaced by newer ones before they "
+		        "went out (latest wins)", c->superseded);
 	ae_del(wsd.loop, c->fd);
 	close(c->fd);
 	queue_drop(c, 0);
@@ -280,6 +284,39 @@ static int enqueue(struct conn *c, struct wsbuf *b)
 	return 0;
 }
 
+/*
+ * Latest wins: a frame with a key replaces the queued frame with the same
+ * key that has not started going out — that frame is unlinked and the new
+ * one appended at the tail, so the client still receives ids in order, with
+ * a gap.  The head is skipped when it is half-written or the 101: bytes on
+ * the wire must form whole frames.  Frames the kernel already took are
+ * beyond reach: this only acts once the client is really behind (the
+ * socket refused more and the queue grows).
+ */
+static void drop_superseded(struct conn *c, uint64_t key)
+{
+	struct qnode **link = &c->out_head, *prev = NULL;
+
+	if (*link && (c->out_off > 0 || c->hello_queued)) {
+		prev = *link;
+		link = &prev->next;
+	}
+	for (; *link; prev = *link, link = &(*link)->next) {
+		struct qnode *n = *link;
+		if (n->buf->latest_key != key)
+			continue;
+		*link = n->next;
+		if (c->out_tail == n)
+			c->out_tail = prev;
+		c->out_bytes -= n->buf->len;
+		c->out_nodes--;
+		c->superseded++;
+		wsbuf_unref(n->buf);
+		free(n);
+		return;       /* at most one: each enqueue keeps it that way */
+	}
+}
+
 void conn_send(struct conn *c, struct wsbuf *b)
 {
 	if (c->state != CONN_OPEN)
@@ -287,7 +324,13 @@ void conn_send(struct conn *c, struct wsbuf *b)
 	/* Out of memory (no frame, or no node for it): the client must not
 	 * silently miss a frame while its cursor moves on.  1011 makes it
 	 * reconnect and resume with since, and the store still has the row. */
-	if (!b || enqueue(c, b) < 0) {
+	if (!b) {
+		conn_close_with(c, WS_CLOSE_INTERNAL, "out of memory: resume with since");
+		return;
+	}
+	if (b->latest_key != 0)
+		drop_superseded(c, b->latest_key);
+	if (enqueue(c, b) < 0) {
 		conn_close_with(c, WS_CLOSE_INTERNAL, "out of memory: resume with since");
 		return;
 	}

@@ -82,6 +82,8 @@ static struct {
 static enum src_kind store_src = SRC_STORE, writer_src = SRC_WRITER;
 static void writer_done(void);
 
+static void fanout(void);
+
 static void schedule_check(void)
 {
 	int ms = hub.st ? store_wait_next_ms(hub.st) : -1;
@@ -101,6 +103,12 @@ int hub_open(void)
 		err = "cannot read the newest id";
 		goto fail;
 	}
+	for (size_t b = 0; b < hub.nbuckets; b++)
+		for (struct channel *ch = hub.bucket[b]; ch; ch = ch->next)
+			if (store_watch(hub.st, ch->name, hub.cursor) < 0) {   /* a reopened store */
+				err = "out of memory";
+				goto fail;
+			}
 	if (hub.writer_fd < 0) {
 		if ((hub.writer_fd = writer_start(wsd.db_path)) < 0) {
 			err = "cannot start the writer thread";
@@ -212,6 +220,12 @@ static struct channel *channel_hold(const char *name)
 		if (!(ch = calloc(1, sizeof *ch)))
 			return NULL;
 		snprintf(ch->name, sizeof ch->name, "%s", name);
+		/* Wake for this channel's commits from now on (per-channel wakes). */
+		if (hub.st && store_watch(hub.st, ch->name, hub.cursor) < 0) {
+			free(ch);
+			return NULL;
+		}
+		schedule_check();        /* the watch may report news at once */
 		*channel_link(name) = ch;
 		hub.nchannels++;
 	}
@@ -228,6 +242,8 @@ static void channel_release(struct channel *ch)
 	p = channel_link(ch->name);
 	*p = ch->next;
 	hub.nchannels--;
+	if (hub.st)
+		store_unwatch(hub.st, ch->name);
 	free(ch);
 }
 
@@ -262,6 +278,26 @@ static void hub_closed(struct conn *c)
 
 /* ---- frames out --------------------------------------------------------- */
 
+/*
+ * The "latest wins" key of a message (ws/wsbuf.h): FNV-1a 64 over the event
+ * and the user; the channel is the connection's own.  Two users whose keys
+ * collided would lose a queued position to each other, which the next
+ * position repairs: that is what a position is.  Never 0 (0: no key).
+ */
+static uint64_t latest_key(const struct store_msg *m)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	const char *parts[] = { m->event, m->user };
+
+	for (size_t i = 0; i < 2; i++)
+		for (const char *p = parts[i]; ; p++) {
+			h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+			if (*p == '\0')
+				break;      /* the NUL separates event from user */
+		}
+	return h ? h : 1;
+}
+
 /* {"type":"message","message":<the stored JSON>} as one text frame. */
 static struct wsbuf *message_frame(const struct store_msg *m)
 {
@@ -277,6 +313,8 @@ static struct wsbuf *message_frame(const struct store_msg *m)
 	memcpy(b->data + b->len, m->json, m->json_len);
 	b->len += m->json_len;
 	b->data[b->len++] = '}';
+	if (msg_event_latest_wins(m->event))
+		b->latest_key = latest_key(m);
 	return b;
 }
 
@@ -306,6 +344,13 @@ static const char *hub_subscribe(struct conn *c, const struct http_cursor *p)
 
 	if (!hub.st)
 		return "the message store is unavailable";
+	/* Wakes are per channel: rows on channels nobody here watched did not
+	 * move the cursor.  Catch up first (before this client is a replaying
+	 * subscriber), so "the current end" is the store's. */
+	if (store_last_id(hub.st, &last) < 0)
+		return "the message store is unavailable";
+	if (last > hub.cursor)
+		fanout();
 	if (!(s = calloc(1, sizeof *s)))
 		return "out of memory";
 	if (!(s->ch = channel_hold(p->channel))) {
@@ -319,11 +364,9 @@ static const char *hub_subscribe(struct conn *c, const struct http_cursor *p)
 	s->ch->subs = s;
 	conn_set_data(c, s);
 	if (p->has_since) {
-		if (store_last_id(hub.st, &last) < 0)
-			goto unavailable;
 		/* protocol.md: a since above the newest id means the store was
 		 * recreated: start from the current end. */
-		s->last_sent = p->since > last ? hub.cursor : p->since;
+		s->last_sent = p->since > last ? last : p->since;
 	} else if (p->history == 0) {
 		s->last_sent = hub.cursor;
 	} else {
@@ -491,13 +534,14 @@ void hub_on_store_event(void)
 {
 	if (!hub.st)
 		return;
-	/* One stat per event: events come with commits, not per message sent. */
-	if (store_replaced(hub.st)) {
+	switch (store_wait_check(hub.st)) {
+	case STORE_WAIT_RESET:
 		reopen_replaced();
 		return;
-	}
-	if (store_wait_check(hub.st) == 1)
+	case STORE_WAIT_CHANGE:
 		fanout();
+		break;
+	}
 	schedule_check();
 }
 
@@ -587,7 +631,7 @@ static void hub_message(struct conn *c, int opcode, const unsigned char *data,
 		send_error(c, 503, "too many messages waiting to be stored; send again later");
 		return;
 	}
-	if (!(job = writer_job_new(s, f.channel.s, f.user.s, f.text.s))) {
+	if (!(job = writer_job_new(s, f.channel.s, f.event.s, f.user.s, f.text.s))) {
 		conn_close_with(c, WS_CLOSE_INTERNAL, "out of memory");
 		return;
 	}

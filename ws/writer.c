@@ -44,7 +44,8 @@ static struct {
         .efd = -1 };
 
 struct writer_job *writer_job_new(void *owner, const char *channel,
-                                  const char *user, const char *text)
+                                  const char *event, const char *user,
+                                  const char *text)
 {
 	struct writer_job *job = calloc(1, sizeof *job);
 
@@ -52,9 +53,10 @@ struct writer_job *writer_job_new(void *owner, const char *channel,
 		return NULL;
 	job->owner = owner;
 	snprintf(job->channel, sizeof job->channel, "%s", channel);
+	job->event = event ? strdup(event) : NULL;
 	job->user = strdup(user);
 	job->text = strdup(text);
-	if (!job->user || !job->text) {
+	if ((event && !job->event) || !job->user || !job->text) {
 		writer_job_free(job);
 		return NULL;
 	}
@@ -65,6 +67,7 @@ void writer_job_free(struct writer_job *job)
 {
 	if (!job)
 		return;
+	free(job->event);
 	free(job->user);
 	free(job->text);
 	free(job);
@@ -84,7 +87,8 @@ static void store_one(struct writer_job *job)
 		wsd_log(NULL, "writer: store unavailable: %s", err ? err : "?");
 		return;
 	}
-	if (store_insert(w.st, job->channel, job->user, job->text, "ws", &m) < 0)
+	if (store_insert_event(w.st, job->channel, job->event, job->user, job->text,
+	                       "ws", &m) < 0)
 		return;
 	job->ok = 1;
 	job->id = m.id;

@@ -12,7 +12,7 @@
 struct writer_job {
 	void *owner;                      /* the hub's: who asked (borrowed) */
 	char channel[MSG_CHANNEL_MAX + 1];
-	char *user, *text;                /* owned copies */
+	char *event, *user, *text;        /* owned copies; event may be NULL */
 	int ok;                           /* done: stored (1) or not (0) */
 	int64_t id;                       /* done, ok: its id */
 	struct writer_job *next;
@@ -25,10 +25,12 @@ int writer_start(const char *db_path);
  * the finished jobs are still to be taken with writer_take_done(). */
 void writer_stop(void);
 
-/* A job for channel/user/text (checked by msg_fields_check); NULL if out
- * of memory.  Queued jobs are done in order, one at a time. */
+/* A job for channel/event/user/text (checked by msg_fields_check; event
+ * NULL: none); NULL if out of memory.  Queued jobs are done in order, one
+ * at a time. */
 struct writer_job *writer_job_new(void *owner, const char *channel,
-                                  const char *user, const char *text);
+                                  const char *event, const char *user,
+                                  const char *text);
 /* Queues job; -1 (job not taken) when WRITER_QUEUE_MAX jobs are waiting. */
 int writer_submit(struct writer_job *job);
 /* The jobs done since the last call, oldest first; caller frees each with

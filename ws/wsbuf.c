@@ -16,6 +16,7 @@ struct wsbuf *wsbuf_new(size_t len)
 		return NULL;
 	b->refs = 1;
 	b->len = len;
+	b->latest_key = 0;
 	return b;
 }
 

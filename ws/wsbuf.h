@@ -7,10 +7,18 @@
 #define RTLAB_WS_WSBUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct wsbuf {
 	unsigned refs;
 	size_t len;
+	/*
+	 * "Latest wins" (docs/scenarios.md): nonzero for a message whose event
+	 * msg_event_latest_wins() names, a hash of (event, user).  A queued,
+	 * unstarted frame with the same key is dropped when this one is queued
+	 * (conn_send).  0: every frame is delivered.
+	 */
+	uint64_t latest_key;
 	unsigned char data[];
 };
 

@@ -6,6 +6,7 @@
  *   const client = connect({
  *     channel: 'lobby',
  *     transports: ['ws', 'sse', 'longpoll', 'poll'],   // best first
+ *     events: ['message'],                             // which named events
  *     onMessage(msg, info) { ... msg.text ... info.transport ... },
  *     onState(state, info) { ... 'connecting' | 'open' | 'reconnecting' | 'closed' },
  *                            // info: transport, reason, stats; when reconnecting
@@ -46,6 +47,7 @@ const DEFAULTS = {
 	transports: ['ws', 'sse', 'longpoll', 'poll'],
 	base: '',                 // '' = same origin as the page
 	history: 20,              // messages shown on a fresh start (no last id yet)
+	events: ['message'],      // the event names delivered (docs/protocol.md "Messages": default message)
 	since: null,              // start after this id instead
 	connectTimeoutMs: 5000,
 	silenceMs: 30000,
@@ -106,11 +108,14 @@ export function describeCloseCode(code, reason) {
 /* ---- sending: one POST, the same for every transport --------------------- */
 
 /*
- * Stores one message through send.fcgi.  Resolves to the stored message;
- * rejects with an Error whose message is in words.
+ * Stores one message through send.fcgi.  event (optional, docs/protocol.md "Messages":
+ * [a-z][a-z0-9_-]{0,31}, default message) names it: SSE subscribers get it
+ * as the event's type.  Resolves to the stored message; rejects with an
+ * Error whose message is in words.
  */
-export async function sendMessage({ base = '', channel, user, text }) {
+export async function sendMessage({ base = '', channel, user, text, event }) {
 	const body = new URLSearchParams({ channel, user, text });
+	if (event && event !== 'message') body.set('event', event);
 	let res;
 	try {
 		res = await fetch(`${base}/cgi-bin/send.fcgi`, { method: 'POST', body });
@@ -243,6 +248,9 @@ class Client {
 			return;
 		}
 		this.lastId = msg.id;
+		// The same messages on every transport: an event stream only fires the
+		// event names it listens for, so the others drop what SSE never sees.
+		if (!this.opts.events.includes(msg.event || 'message')) return;
 		this.stats.received++;
 		this.opts.onMessage(msg, { transport: t.name, latencyMs: Date.now() - msg.ts });
 	}
@@ -358,9 +366,11 @@ function openEventSource(client, t) {
 		{ channel: client.opts.channel, ...client.resumeParams() }));
 	client.stats.requests++;
 	es.onopen = () => client.opened(t);
-	es.addEventListener('message', (e) => {
-		// What arrived on the wire, roughly: "id: N\nevent: message\ndata: ...\n\n".
-		client.activity(t, utf8Length(e.data) + e.lastEventId.length + 28);
+	// One listener per event name: the `event:` line of each SSE event is
+	// the message's event (WHATWG HTML §9.2, "dispatch the event").
+	for (const name of client.opts.events) es.addEventListener(name, (e) => {
+		// What arrived on the wire, roughly: "id: N\nevent: <name>\ndata: ...\n\n".
+		client.activity(t, utf8Length(e.data) + e.lastEventId.length + name.length + 21);
 		client.deliver(t, JSON.parse(e.data));
 	});
 	es.onerror = () => {

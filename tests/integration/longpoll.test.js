@@ -15,6 +15,7 @@ import { startStack, STACKS } from '../lib/servers.js';
 import { curl } from '../lib/http.js';
 import {
   TRICKY_TEXTS, freshChannel, publish, publishSql, lastId, sleep, until, busyPids, waitQuiet,
+  recreateDb,
 } from '../lib/held.js';
 
 const LP = '/cgi-bin/longpoll.fcgi';
@@ -178,6 +179,26 @@ for (const { server, mode } of STACKS) {
       const m = await publish(s, { channel, text: 'to all 32' });
       const answers = await Promise.all(polls);
       for (const r of answers) assert.deepEqual(assertJsonAnswer(r).messages, [m]);
+    });
+
+    // Last: it replaces the stack's database (issue 11 item 6).
+    it('answers a long-poll held while the database is recreated with reset', async () => {
+      const channel = freshChannel('lp');
+      await publish(s, { channel, text: 'in the old database' });
+      const since = await lastId(s);
+      const p = hold(s, `channel=${channel}&since=${since}&timeout=50`);
+      await sleep(800);
+      assert.equal(p.answered, false, 'answered before the database was recreated');
+      await recreateDb(s);
+      const r = await p;
+      const body = assertJsonAnswer(r);
+      assert.deepEqual(body.messages, []);
+      assert.equal(body.reset, true);
+      assert.equal(body.last_id, 0, 'the new store\'s newest id');
+      assert.ok(r.elapsed < 20_000, `answered after ${r.elapsed} ms: the reset went unnoticed`);
+      // And the new store is served: its first message has id 1.
+      const m = await publish(s, { channel, text: 'in the new database' });
+      assert.equal(m.id, 1);
     });
   });
 }

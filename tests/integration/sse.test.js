@@ -19,7 +19,7 @@ import { startStack, STACKS } from '../lib/servers.js';
 import { curl } from '../lib/http.js';
 import {
   TRICKY_TEXTS, freshChannel, publish, publishSql, lastId, sleep, until, busyPids,
-  openStream, streamMessages, procInfo, isFree, waitQuiet,
+  openStream, streamMessages, procInfo, isFree, waitQuiet, recreateDb,
 } from '../lib/held.js';
 
 const SSE = '/cgi-bin/sse.fcgi';
@@ -175,8 +175,9 @@ for (const { server, mode } of STACKS) {
       assert.equal(isFree(serving[0]), false, 'the stream\'s process let go while the client listens');
       st.close();
       const t0 = Date.now();
-      // Heartbeats every 1 s: the server notices at a failed write, one to
-      // three heartbeats later depending on the server.  Generous bound.
+      // Heartbeats every 1 s, each followed by two probes (docs/sse.md): the
+      // process learns at a failed write, about one heartbeat later.
+      // Generous bound: correctness here, the figures in tools/sse-freeing.mjs.
       await until(() => isFree(serving[0]), 15_000,
         () => `process ${serving[0]} to be free again: ${procInfo(serving)}`);
       const took = Date.now() - t0;
@@ -255,6 +256,21 @@ for (const { server, mode } of STACKS) {
       const r = await curl(`${s.base}${SSE}`, { method: 'POST', data: 'x=1' });
       assert.equal(r.status, 405);
       assert.match(r.headers.allow, /GET/);
+    });
+
+    // Last: it replaces the stack's database (issue 11 item 6).
+    it('goes on with a recreated database from its first message, losing none', async () => {
+      const channel = freshChannel('sse');
+      const old = await publish(s, { channel, text: 'in the old database' });
+      const st = await open(s, `channel=${channel}&since=${old.id}`);
+      await st.waitFor((x) => x.comments.length >= 1, 15_000, 'a heartbeat');
+      await recreateDb(s);
+      const m = await publish(s, { channel, text: 'in the new database' });
+      assert.equal(m.id, 1);
+      await st.waitFor((x) => x.events.length >= 1, 15_000, 'the new database\'s message');
+      assert.equal(st.done, false, 'the stream ended instead of going on');
+      assert.deepEqual(streamMessages(st), [m]);
+      finish(st);
     });
   });
 

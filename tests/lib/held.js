@@ -71,6 +71,27 @@ export function publishSql(s, { channel = 'lobby', user = 'sqlite', text }) {
   });
 }
 
+/**
+ * What an admin does to start afresh: delete the database (and its -wal and
+ * -shm) and create it again from sql/schema.sql, as its owner (www-data when
+ * run as root).  Ids start again from 1.
+ */
+export function recreateDb(s) {
+  const schema = readFileSync(new URL('../../sql/schema.sql', import.meta.url));
+  const argv = process.getuid?.() === 0
+    ? ['setpriv', '--reuid=www-data', '--regid=www-data', '--clear-groups', 'sqlite3']
+    : ['sqlite3'];
+  return new Promise((resolve, reject) => {
+    // .timeout: held processes open the new file as soon as it appears and
+    // may hold a lock for a moment while the schema is still being written.
+    const script = 'db=$1; shift; rm -f "$db" "$db-wal" "$db-shm" && exec "$@" -cmd ".timeout 5000" "$db"';
+    const child = spawn('sh', ['-c', script, 'sh', s.db, ...argv], { stdio: ['pipe', 'ignore', 'inherit'] });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`recreating ${s.db} failed (${code})`))));
+    child.stdin.end(schema);
+  });
+}
+
 /** The store's newest id, from the server (a long-poll that answers at once). */
 export async function lastId(s) {
   const r = await curl(`${s.base}/cgi-bin/longpoll.fcgi?channel=${freshChannel('x')}&limit=1`);

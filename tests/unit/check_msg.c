@@ -75,6 +75,26 @@ static const struct rule_case rule_cases[] = {
 	{ "text bad utf8", msg_check_text, S("\x80"), "UTF-8" },
 	{ "text above U+10FFFF", msg_check_text, S("\xF4\x90\x80\x80"), "UTF-8" },
 	{ "text NUL", msg_check_text, S("x\0y"), "NUL" },
+
+	/* event: [a-z][a-z0-9_-]{0,31} */
+	{ "event message", msg_check_event, S("message"), NULL },
+	{ "event one letter", msg_check_event, S("a"), NULL },
+	{ "event all classes", msg_check_event, S("goal_2-b"), NULL },
+	{ "event 32", msg_check_event, S("abcdefghijklmnopqrstuvwxyz012345"), NULL },
+	{ "event 33", msg_check_event, S("abcdefghijklmnopqrstuvwxyz0123456"), "longer" },
+	{ "event empty", msg_check_event, S(""), "empty" },
+	{ "event digit first", msg_check_event, S("1goal"), "start" },
+	{ "event dash first", msg_check_event, S("-goal"), "start" },
+	{ "event upper", msg_check_event, S("Goal"), "start" },
+	{ "event upper inside", msg_check_event, S("goAl"), "only" },
+	{ "event space", msg_check_event, S("a b"), "only" },
+	{ "event dot", msg_check_event, S("a.b"), "only" },
+	/* A line break would end the SSE "event:" line and start a forged field. */
+	{ "event LF", msg_check_event, S("a\ndata: x"), "only" },
+	{ "event CR", msg_check_event, S("a\r"), "only" },
+	{ "event colon", msg_check_event, S("a:b"), "only" },
+	{ "event utf8", msg_check_event, S("caf\xC3\xA9"), "only" },
+	{ "event NUL", msg_check_event, S("a\0b"), "only" },
 };
 
 START_TEST(test_rules)
@@ -196,6 +216,51 @@ START_TEST(test_fields_check)
 	f.user.len = 3;
 	f.text.len = 0;
 	ck_assert_str_eq(msg_fields_check(&f), "text is empty");
+	f.text.len = 2;
+
+	/* event: absent becomes "message"; a bad name is refused. */
+	ck_assert_str_eq(f.event.s, MSG_DEFAULT_EVENT);
+	ck_assert_uint_eq(f.event.len, strlen(MSG_DEFAULT_EVENT));
+	f.event.s = "goal";
+	f.event.len = 4;
+	ck_assert_ptr_null(msg_fields_check(&f));
+	ck_assert_str_eq(f.event.s, "goal");
+	f.event.s = "Goal";
+	ck_assert_ptr_nonnull(strstr(msg_fields_check(&f), "event"));
+}
+END_TEST
+
+/* The event member of a JSON body: read like the others, checked later. */
+START_TEST(test_json_event)
+{
+	struct msg_json *mj = msg_json_open(NULL);
+	struct msg_fields f;
+
+	ck_assert_ptr_nonnull(mj);
+	ck_assert_ptr_null(msg_json_parse(mj, S("{\"text\":\"t\",\"event\":\"score\"}"), &f));
+	ck_assert_str_eq(f.event.s, "score");
+	ck_assert_uint_eq(f.event.len, 5);
+	ck_assert_ptr_null(msg_json_parse(mj, S("{\"text\":\"t\"}"), &f));
+	ck_assert_ptr_null(f.event.s);
+	ck_assert_ptr_null(msg_json_parse(mj, S("{\"text\":\"t\",\"event\":null}"), &f));
+	ck_assert_ptr_null(f.event.s);
+	ck_assert_str_eq(msg_json_parse(mj, S("{\"text\":\"t\",\"event\":7}"), &f),
+	                 "event is not a string");
+	/* Read as given; the rules refuse it afterwards. */
+	ck_assert_ptr_null(msg_json_parse(mj, S("{\"text\":\"t\",\"event\":\"a\\nb\"}"), &f));
+	ck_assert_ptr_nonnull(msg_fields_check(&f));
+	msg_json_close(mj);
+}
+END_TEST
+
+/* Latest wins for positions only: every other event is delivered. */
+START_TEST(test_latest_wins)
+{
+	ck_assert_int_eq(msg_event_latest_wins("position"), 1);
+	ck_assert_int_eq(msg_event_latest_wins("message"), 0);
+	ck_assert_int_eq(msg_event_latest_wins("tick"), 0);
+	ck_assert_int_eq(msg_event_latest_wins("positions"), 0);
+	ck_assert_int_eq(msg_event_latest_wins(""), 0);
 }
 END_TEST
 
@@ -300,12 +365,14 @@ static Suite *msg_suite(void)
 	                    (int)(sizeof rule_cases / sizeof rule_cases[0]));
 	tcase_add_test(tc, test_text_length_limit);
 	tcase_add_test(tc, test_fields_check);
+	tcase_add_test(tc, test_latest_wins);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("json");
 	tcase_add_loop_test(tc, test_json, 0,
 	                    (int)(sizeof json_cases / sizeof json_cases[0]));
 	tcase_add_test(tc, test_json_reader_reuse);
 	tcase_add_test(tc, test_json_bad_member);
+	tcase_add_test(tc, test_json_event);
 	suite_add_tcase(s, tc);
 	return s;
 }
