@@ -6,8 +6,11 @@
 //        --procs 6 --pids $(pgrep -o rtlab-wsd)
 //
 // The clients are spread over --procs node processes (a process here may
-// hold 20,000 open files), each bound to its own loopback source address
-// (127.0.0.2, 127.0.0.3, …: one address has only ~28,000 ephemeral ports).
+// hold 20,000 open files) and over --srcs loopback source addresses
+// (127.0.0.2, 127.0.0.3, …; default one per 5,000 clients): a socket bound
+// to an address before connect() gets its port from about half of
+// ip_local_port_range (Linux keeps the other half for connect()), ~14,000
+// here, and ran out at ~15,000 clients per address.
 // Each opens its share at most 200 handshakes at a time, so none waits past
 // the helper's 10 s handshake deadline.  Then: the helper's RSS (every pid
 // in --pids and its descendants, from /proc), one message sent by one more
@@ -24,10 +27,11 @@ const request = (u, query) => `GET ${u.pathname}?${query} HTTP/1.1\r\nHost: ${u.
   'Sec-WebSocket-Version: 13\r\n\r\n';
 
 function args() {
-  const a = { url: 'ws://127.0.0.1:8081/ws', clients: 1000, procs: 1, pids: '', channel: `idle${process.pid}` };
+  const a = { url: 'ws://127.0.0.1:8081/ws', clients: 1000, procs: 1, srcs: 0, pids: '', channel: `idle${process.pid}` };
   for (let i = 2; i < process.argv.length; i += 2) a[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
   a.clients = Number(a.clients);
   a.procs = Number(a.procs);
+  a.srcs = Number(a.srcs) || Math.max(a.procs, Math.ceil(a.clients / 5000));
   return a;
 }
 
@@ -59,7 +63,7 @@ function openOne(u, query, localAddress, marker, onMarker) {
 }
 
 async function child() {
-  const { url, count, src, channel } = JSON.parse(process.env.WS_IDLE_CHILD);
+  const { url, count, srcs, channel } = JSON.parse(process.env.WS_IDLE_CHILD);
   const u = new URL(url);
   const marker = { value: null };
   const socks = [];
@@ -74,7 +78,7 @@ async function child() {
   for (let tries = 0, want = count; tries < 3 && want > 0; tries++, want = count - socks.length) {
     for (let i = 0; i < want; i += 200) {
       const batch = Array.from({ length: Math.min(200, want - i) },
-        () => openOne(u, `channel=${channel}&history=0`, src, marker, onMarker));
+        (_, k) => openOne(u, `channel=${channel}&history=0`, srcs[(i + k) % srcs.length], marker, onMarker));
       for (const s of await Promise.all(batch)) if (s) socks.push(s);
     }
   }
@@ -112,7 +116,9 @@ async function parent() {
   const t0 = Date.now();
   for (let i = 0; i < a.procs; i++) {
     const count = Math.floor(a.clients / a.procs) + (i < a.clients % a.procs ? 1 : 0);
-    const env = { ...process.env, WS_IDLE_CHILD: JSON.stringify({ url: a.url, count, src: `127.0.0.${2 + i}`, channel: a.channel }) };
+    const srcs = [];
+    for (let k = i; k < a.srcs; k += a.procs) srcs.push(`127.0.0.${2 + k}`);
+    const env = { ...process.env, WS_IDLE_CHILD: JSON.stringify({ url: a.url, count, srcs, channel: a.channel }) };
     const k = fork(process.argv[1], [], { env });
     k.result = new Promise((r) => k.once('message', r));
     kids.push(k);
