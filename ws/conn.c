@@ -73,6 +73,7 @@ struct conn {
 	int awaiting_pong;
 	int peer_closed;              /* the peer's close frame has arrived */
 	int want_write;               /* EPOLLOUT registered */
+	int input_held;               /* not reading: its messages wait for the store */
 
 	unsigned char *in;            /* unparsed input: the request head, or a
 	                                 partial frame header; NULL when none */
@@ -366,6 +367,13 @@ void conn_close_with(struct conn *c, int code, const char *why)
 	mark_pending(c);
 }
 
+/* What epoll watches for c: input unless held, output while stuck. */
+static void watch_events(struct conn *c)
+{
+	ae_mod(wsd.loop, c->fd, (c->input_held ? 0 : AE_READABLE) |
+	                        (c->want_write ? AE_WRITABLE : 0), c);
+}
+
 /* Writes as much of the queue as the socket takes.  Returns -1 if the
  * client is gone (it is freed later, never here). */
 static int conn_flush(struct conn *c)
@@ -384,9 +392,10 @@ static int conn_flush(struct conn *c)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (!c->want_write && ae_mod(wsd.loop, c->fd,
-			                             AE_READABLE | AE_WRITABLE, c) == 0)
+			if (!c->want_write) {
 				c->want_write = 1;
+				watch_events(c);
+			}
 			return 0;
 		}
 		if (w < 0) {
@@ -423,8 +432,10 @@ static int conn_flush(struct conn *c)
 			free(q);
 		}
 	}
-	if (c->want_write && ae_mod(wsd.loop, c->fd, AE_READABLE, c) == 0)
+	if (c->want_write) {
 		c->want_write = 0;
+		watch_events(c);
+	}
 	if (c->state == CONN_CLOSING) {
 		shutdown(c->fd, SHUT_WR);   /* FIN after our last frame */
 		c->state = CONN_LINGER;
@@ -603,7 +614,7 @@ static void process_frames(struct conn *c, unsigned char *buf, size_t len)
 {
 	size_t off = 0;
 
-	while (c->state == CONN_OPEN) {
+	while (c->state == CONN_OPEN && !c->input_held) {
 		struct ws_event ev;
 		off += ws_reader_feed(&c->rd, buf + off, len - off, &ev);
 		if (ev.type == WS_EV_NONE)
@@ -611,7 +622,8 @@ static void process_frames(struct conn *c, unsigned char *buf, size_t len)
 		on_event(c, &ev);
 	}
 	if (c->state == CONN_OPEN && off < len) {
-		/* a partial header or control frame: at most 139 bytes */
+		/* a partial header or control frame (at most 139 bytes), or, when
+		 * input is held, the rest of this read (at most sizeof rbuf) */
 		if ((c->in = malloc(len - off)) != NULL) {
 			memcpy(c->in, buf + off, len - off);
 			c->in_len = len - off;
@@ -649,12 +661,51 @@ static void read_frames(struct conn *c)
 	process_frames(c, rbuf, have + (size_t)n);
 }
 
+/*
+ * Input held (conn_hold_input): epoll no longer watches for input, but still
+ * reports a reset or hang-up.  Peek: a client that is gone is freed, one
+ * that merely sent more waits in the kernel (TCP flow control).
+ */
+static void check_held(struct conn *c)
+{
+	char byte;
+	ssize_t n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+		wsd_log(c->who, "gone without a close frame");
+		conn_free(c);
+	}
+}
+
+void conn_hold_input(struct conn *c, int hold)
+{
+	hold = hold != 0;
+	if (c->state != CONN_OPEN || c->input_held == hold)
+		return;
+	c->input_held = hold;
+	watch_events(c);
+	if (!hold && c->in_len) {
+		/* The rest of the read that was held: frames first, then the
+		 * socket again on its next turn. */
+		size_t len = c->in_len;
+		memcpy(rbuf, c->in, len);
+		free(c->in);
+		c->in = NULL;
+		c->in_len = 0;
+		process_frames(c, rbuf, len);
+	}
+}
+
 void conn_on_event(struct conn *c, int mask)
 {
 	if ((mask & AE_WRITABLE) && conn_flush(c) < 0)
 		return;   /* the shut socket reads EOF on the next turn */
 	if (!(mask & AE_READABLE))
 		return;
+	if (c->input_held) {
+		check_held(c);
+		return;
+	}
 	if (c->state == CONN_HANDSHAKE)
 		read_handshake(c);
 	else

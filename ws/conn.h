@@ -52,6 +52,10 @@ void conn_send(struct conn *c, struct wsbuf *b);
  * drained event (half the queue bound); 0 once the client is not open. */
 size_t conn_room(const struct conn *c);
 int conn_is_open(const struct conn *c);
+/* hold: stop reading c (TCP flow control then holds its sender); 0: read
+ * again, first what was already read.  Used while c's messages wait for the
+ * store; a client that hangs up meanwhile is still noticed. */
+void conn_hold_input(struct conn *c, int hold);
 void conn_close_with(struct conn *c, int code, const char *why);
 
 /* What the events' owner keeps per client (the hub's subscription). */

@@ -44,7 +44,8 @@
 #include "wsd.h"
 
 #define REPLAY_CHUNK 100
-#define SUB_PENDING_MAX 64    /* a client's messages waiting for the writer */
+#define SUB_PENDING_MAX 32    /* a client's messages waiting for the writer
+                                 before its input is held */
 #define FANOUT_LOG_MIN 1000   /* frames: log the cost of fan-outs this big */
 
 struct channel {
@@ -64,6 +65,7 @@ struct sub {
 	unsigned pending;            /* its messages the writer has not stored
 	                                yet: a gone client's sub lives on until
 	                                they are done (they point at it) */
+	int held;                    /* its input is held (conn_hold_input) */
 };
 
 static struct {
@@ -625,12 +627,6 @@ static void hub_message(struct conn *c, int opcode, const unsigned char *data,
 		send_error(c, 503, "the message store is unavailable; send again later");
 		return;
 	}
-	/* Bounded: a client may have SUB_PENDING_MAX messages waiting for the
-	 * write lock, the process WRITER_QUEUE_MAX. */
-	if (s->pending >= SUB_PENDING_MAX) {
-		send_error(c, 503, "too many messages waiting to be stored; send again later");
-		return;
-	}
 	if (!(job = writer_job_new(s, f.channel.s, f.event.s, f.user.s, f.text.s))) {
 		conn_close_with(c, WS_CLOSE_INTERNAL, "out of memory");
 		return;
@@ -640,7 +636,14 @@ static void hub_message(struct conn *c, int opcode, const unsigned char *data,
 		send_error(c, 503, "too many messages waiting to be stored; send again later");
 		return;
 	}
-	s->pending++;
+	/* Bounded without refusing anything: past SUB_PENDING_MAX messages
+	 * waiting for the write lock, the client is not read any more (TCP
+	 * flow control holds its sender) until half of them are stored.  The
+	 * process-wide WRITER_QUEUE_MAX is the backstop, answered with 503. */
+	if (++s->pending >= SUB_PENDING_MAX && !s->held) {
+		s->held = 1;
+		conn_hold_input(c, 1);
+	}
 }
 
 /* The writer thread stored (or failed to store) messages: tell the
@@ -655,13 +658,20 @@ static void writer_done(void)
 		struct sub *s = job->owner;
 
 		s->pending--;
+		stored |= job->ok;
 		if (!s->conn) {
 			if (s->pending == 0)
 				free(s);           /* its client went while it waited */
-		} else if (!job->ok) {
-			send_error(s->conn, 503, "the message store is unavailable; send again later");
+		} else {
+			if (!job->ok)
+				send_error(s->conn, 503, "the message store is unavailable; send again later");
+			/* Last use of s in this turn: reading again may close the
+			 * client, and free s once nothing points at it. */
+			if (s->held && s->pending <= SUB_PENDING_MAX / 2 && conn_is_open(s->conn)) {
+				s->held = 0;
+				conn_hold_input(s->conn, 0);
+			}
 		}
-		stored |= job->ok;
 		writer_job_free(job);
 		job = next;
 	}

@@ -378,13 +378,21 @@ test('a held write lock does not freeze the helper: pings are answered meanwhile
     locker.stdout.on('data', (b) => { out += b; if (/released/.test(out) && !releasedAt) releasedAt = Date.now(); });
     const ws = await open(`${h.url}?channel=lock&history=0`);
     await until(() => /locked/.test(out), 10000, 'the lock');
+    // A burst of 200 from one client: the helper holds its input past 32
+    // waiting (TCP flow control), refuses none, loses none.
+    const burst = await open(`${h.url}?channel=lock&history=0`);
+    for (let i = 0; i < 200; i++) burst.send(JSON.stringify({ type: 'send', user: 'b', text: `burst ${i}` }));
     ws.send(JSON.stringify({ type: 'send', user: 'u', text: 'while locked' }));
-    await new Promise((r) => setTimeout(r, 300));   // the insert now waits for the lock
+    await new Promise((r) => setTimeout(r, 300));   // the inserts now wait for the lock
     const pongAt = await new Promise((resolve) => { ws.once('pong', () => resolve(Date.now())); ws.ping('x'); });
     assert.equal(releasedAt, null, 'the pong came while the lock was still held');
-    await until(() => messages(ws).length === 1, 15000, 'the message, once the lock is gone');
+    await until(() => messages(ws).length === 201, 30000, 'the messages, once the lock is gone');
     assert.ok(releasedAt && pongAt < releasedAt);
-    assert.equal(messages(ws)[0].text, 'while locked');
+    assert.deepEqual(messages(ws).filter((m) => m.user === 'b').map((m) => m.text),
+      Array.from({ length: 200 }, (_, i) => `burst ${i}`), 'the burst, whole and in order');
+    assert.ok(messages(ws).some((m) => m.text === 'while locked'));
+    assert.deepEqual(burst.frames.filter((f) => f.type === 'error'), [], 'nothing refused');
+    burst.close();
     ws.close();
   } finally {
     locker.kill();
