@@ -5,6 +5,7 @@
 #   make test       every test: unit (Check), integration (Apache, lighttpd), browser
 #   make install    copy binaries, pages and config into a course server
 #   make bench      the load benchmark      make lab   the config lab
+#   make fuzz       libFuzzer targets for the pure layer, FUZZ_SECONDS each
 #
 # Shared code lives in lib/ and is built once into lib/librtlab.a; every
 # program links it.  `make asan` builds the same tree with AddressSanitizer and
@@ -31,7 +32,8 @@ LIB_SRCS   := $(wildcard lib/*.c)
 LIB        := lib/librtlab.a
 ENDPOINTS  := $(patsubst %.c,%.fcgi,$(wildcard cgi-bin/*.c))
 HELPER     := $(if $(wildcard ws/*.c),ws/rtlab-wsd)
-TOOLS      := $(patsubst %.c,%,$(wildcard tools/*.c))
+LOADGEN    := tools/loadgen/loadgen
+TOOLS      := $(patsubst %.c,%,$(wildcard tools/*.c)) $(LOADGEN)
 UNIT_TESTS := $(patsubst %.c,%,$(wildcard tests/unit/check_*.c))
 
 all: $(ENDPOINTS) $(HELPER) $(TOOLS)
@@ -48,6 +50,13 @@ $(HELPER): $(patsubst %.c,%.o,$(wildcard ws/*.c)) $(LIB)
 
 tools/%: tools/%.o $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lm
+
+# loadgen is a folder of modules; its parsers' tests link the one module each.
+$(LOADGEN): $(patsubst %.c,%.o,$(wildcard tools/loadgen/*.c)) $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lm
+
+tests/unit/check_loadgen_%: tests/unit/check_loadgen_%.o tools/loadgen/%.o $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
 tests/unit/%.o: tests/unit/%.c
 	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
@@ -66,6 +75,44 @@ asan:
 	$(MAKE) -C build-asan clean
 	$(MAKE) -C build-asan OPT='$(ASAN_FLAGS)' LDFLAGS='$(ASAN_FLAGS)' all unit
 
+# The fuzzers (docs/fuzzing.md): one libFuzzer target per parser of the pure
+# layer, tests/fuzz/fuzz_<file>.c for lib/<file>.c, built with clang, ASan and
+# UBSan into build-fuzz/ (only the pure layer is linked: no FastCGI, no
+# store).  `make fuzz` runs each for FUZZ_SECONDS; FUZZ_JOBS=N runs N
+# processes per target; FUZZ_TARGETS='fuzz_utf8 fuzz_sse' picks some.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 600
+FUZZ_JOBS    ?= 1
+FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=all
+FUZZ_CFLAGS  := $(FUZZ_FLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ilib \
+                $(shell pkg-config --cflags sqlite3 libcrypto 2>/dev/null)
+FUZZ_LIB_SRCS := clock http_header http_query http_status msg settings sse \
+                 utf8 ws_frame ws_handshake
+FUZZ_LIB     := build-fuzz/librtlab-pure.a
+FUZZ_BINS    := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+build-fuzz/lib/%.o: lib/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(FUZZ_LIB): $(patsubst %,build-fuzz/lib/%.o,$(FUZZ_LIB_SRCS))
+	$(AR) rcs $@ $^
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) \
+	    $(shell pkg-config --libs sqlite3 libcrypto 2>/dev/null)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: deps
+	$(MAKE) fuzz-build
+	FUZZ_JOBS=$(FUZZ_JOBS) tools/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# How much of each lib/ file the seeds and the working corpus reach.
+fuzz-coverage:
+	tools/fuzz-coverage.sh $(FUZZ_TARGETS)
+
 # The targets a newcomer runs first install what is missing, then build in a
 # fresh $(MAKE) (see PKGS above); run-tests.sh builds in its own make.
 deps:
@@ -78,9 +125,11 @@ demo: deps
 test: deps
 	tools/run-tests.sh
 
+# make bench ARGS=--peer: only rtlab against nginx + nchan (tools/bench.sh --help)
 bench: deps
+	tools/deps.sh bench
 	$(MAKE) all
-	tools/bench.sh
+	tools/bench.sh $(ARGS)
 
 lab: deps
 	$(MAKE) all
@@ -96,10 +145,10 @@ install: all
 
 clean:
 	rm -rf lib/*.o lib/*.d $(LIB) cgi-bin/*.o cgi-bin/*.d cgi-bin/*.fcgi \
-	       ws/*.o ws/*.d $(HELPER) tools/*.o tools/*.d $(TOOLS) \
-	       tests/unit/*.o tests/unit/*.d $(UNIT_TESTS) build-asan
+	       ws/*.o ws/*.d $(HELPER) tools/*.o tools/*.d tools/loadgen/*.[od] $(TOOLS) \
+	       tests/unit/*.o tests/unit/*.d $(UNIT_TESTS) build-asan build-fuzz
 
-.PHONY: all unit asan deps demo test bench lab install clean
+.PHONY: all unit asan fuzz fuzz-build fuzz-coverage deps demo test bench lab install clean
 .SECONDARY:
 
--include $(wildcard lib/*.d cgi-bin/*.d ws/*.d tools/*.d tests/unit/*.d)
+-include $(wildcard lib/*.d cgi-bin/*.d ws/*.d tools/*.d tools/loadgen/*.d tests/unit/*.d build-fuzz/lib/*.d)

@@ -93,6 +93,14 @@ static FCGX_Stream *cgi_stream_init(struct cgi_stream *c, int fd, int reader)
 	return &c->s;
 }
 
+/*
+ * Set by http_read_body() when the request declares a body beyond
+ * HTTP_DRAIN_MAX: it is refused unread, and nothing waits for it later
+ * either (a client that declares 999999999 bytes and sends 30 would hold
+ * the process until the server gives up).  http_req_init() clears it.
+ */
+static int body_abandoned;
+
 /* Reads and drops up to HTTP_DRAIN_MAX more bytes of a request body. */
 static void drain_input(FCGX_Stream *in)
 {
@@ -100,6 +108,8 @@ static void drain_input(FCGX_Stream *in)
 	size_t dropped = 0;
 	int n;
 
+	if (body_abandoned)
+		return;
 	while (dropped < HTTP_DRAIN_MAX &&
 	       (n = FCGX_GetStr(sink, sizeof sink, in)) > 0)
 		dropped += (size_t)n;
@@ -196,6 +206,7 @@ int http_accept(struct http_req *r)
 void http_req_init(struct http_req *r, FCGX_Stream *in, FCGX_Stream *out,
                    FCGX_Stream *err, FCGX_ParamArray env)
 {
+	body_abandoned = 0;
 	r->in = in;
 	r->out = out;
 	r->err = err;
@@ -254,6 +265,9 @@ int http_read_body(struct http_req *r, char *buf, size_t max, size_t *len)
 	if (http_parse_int(cl, 0, LLONG_MAX, &want) < 0)
 		return 400;
 	if ((unsigned long long)want > max) {
+		/* Drop the rest first only when all of it can be dropped. */
+		if ((unsigned long long)want > HTTP_DRAIN_MAX)
+			body_abandoned = 1;
 		drain_input(r->in);
 		return 413;
 	}

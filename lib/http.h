@@ -73,8 +73,10 @@ const char *http_req_param(const struct http_req *r, const char *name);
  * max + 1 bytes, and NUL-terminates it.  Without CONTENT_LENGTH it reads to
  * the end of the input.  Returns 0, or the HTTP status to answer: 413 if the
  * body is above max (up to HTTP_DRAIN_MAX of it is read and dropped first,
- * so the server is not left writing into a connection nobody reads), 400 if
- * CONTENT_LENGTH is malformed or the body is shorter than it says.
+ * so the server is not left writing into a connection nobody reads; a
+ * declared length above HTTP_DRAIN_MAX is refused at once, unread: those
+ * bytes may never come), 400 if CONTENT_LENGTH is malformed or the body is
+ * shorter than it says.
  */
 int http_read_body(struct http_req *r, char *buf, size_t max, size_t *len);
 

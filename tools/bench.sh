@@ -10,13 +10,45 @@
 #   3. connection scale: 10,000 WebSockets and one message to all of them;
 #      long-poll and SSE against the shipped process limits (mod_fcgid runs
 #      one process per held client: where does that stop?)
+#   the peer: when nginx + nchan are installed, the SSE and WebSocket rows
+#      again against a private nginx + nchan, side by side (--peer: only that)
+#   4. the three concurrency models at 200 and 1,000 held clients: a process
+#      per client (mod_fcgid), requests on threads in a few processes
+#      (mod_proxy_fcgi + RT_FCGI_THREADS), one event loop (the helper)
 #
 # Every run gets a fresh private server (tools/serve.sh start … stop), so no
 # run inherits another's processes.  Results: bench-results/ (CSV per part,
 # sweep.svg, machine.txt, report.txt).  How to read them: docs/benchmark.md.
+# Beside it: tools/bench/ (csv.awk, sweep-plot.awk, peer.sh: the nchan part)
+# and tools/nchan/nginx.conf.in (the peer's configuration).
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+
+# awk reads every CSV by column name: tools/bench/csv.awk goes first in
+# every awk program here (mawk has no -e to add a program to a -f file).
+CSV_AWK=$(cat "$ROOT/tools/bench/csv.awk")
+
+# The columns a reader compares, from the CSV, aligned.
+table() { # csv
+	[ "$PLANNING" = 1 ] && return 0
+	awk -F, "$CSV_AWK"'
+	BEGIN { print "label technique T_ms clients held msgs lost dup p50_ms p90_ms p99_ms max_ms req/s req/msg B/msg conns procs cpu% idle_cpu% rss_MiB rss/conn_KiB errors" }
+	{ print get("label"), get("technique"), (get("interval_ms") > 0 ? get("interval_ms") : "-"),
+	  get("clients"), get("held"), get("messages"), get("lost"), get("dup"), get("p50_ms"),
+	  get("p90_ms"), get("p99_ms"), get("max_ms"), get("req_per_s"), get("req_per_msg"),
+	  get("bytes_per_msg"), get("conns"), get("srv_procs"), get("srv_cpu_pct"),
+	  get("idle_cpu_pct"), mib(get("srv_rss_kib")), get("rss_per_conn_kib"), get("errors") }' "$1" |
+		column -t | tee -a "$REPORT"
+}
+
+has() { [[ " $TECHS " == *" $1 "* ]]; }
+
+# The sweep as an SVG: p50 latency and server CPU against clients, both on
+# log scales, one line per technique (tools/bench/sweep-plot.awk).
+plot_svg() { # sweep.csv
+	awk -F, -f "$ROOT/tools/bench/csv.awk" -f "$ROOT/tools/bench/sweep-plot.awk" "$1"
+}
 
 usage() {
 	cat <<'EOF'
@@ -34,14 +66,19 @@ usage: tools/bench.sh [options]            (`make bench` runs it with none)
       --poll-max N       most polling clients in the sweep      (BENCH_POLL_MAX, 1000)
       --scale-ws N       WebSockets in the connection-scale run (BENCH_SCALE_WS, 10000)
       --scale-held N     long-poll/SSE clients against the shipped limits (BENCH_SCALE_HELD, 100)
+      --models LIST      held clients per concurrency-model row  (BENCH_MODELS, 200,1000)
+      --model-procs N    FastCGI processes of the threaded model (BENCH_MODEL_PROCS, 4)
       --compare S[:M]    run the table on a second server too, side by side
                          (e.g. lighttpd, or apache:proxy-fcgi)
       --target LABEL=URL[,WSURL]  run the table against another push server that
                          is already running (same URL layout as rtlab, see
                          tools/loadgen --help for templates); no server CPU/RSS
-      --no-sweep, --no-scale   skip those parts
+      --peer             only the comparison with nginx + nchan (= --only peer)
+      --only PART        only that part: table, peer, sweep, scale or models
+      --no-sweep, --no-scale, --no-peer, --no-models   skip those parts
       --quick            a one-minute smoke run (20 clients, 4 s, small sweep)
       --out DIR          results directory                       (BENCH_OUT, bench-results)
+      --plot CSV         print the sweep plot (SVG) of a sweep.csv and exit
   -h, --help
 EOF
 }
@@ -59,11 +96,16 @@ HELD_MAX=${BENCH_HELD_MAX:-400}
 POLL_MAX=${BENCH_POLL_MAX:-1000}
 SCALE_WS=${BENCH_SCALE_WS:-10000}
 SCALE_HELD=${BENCH_SCALE_HELD:-100}
+MODELS=${BENCH_MODELS:-200,1000}
+MODEL_PROCS=${BENCH_MODEL_PROCS:-4}
 OUT=${BENCH_OUT:-bench-results}
 COMPARE=()
 TARGETS=()
+DO_TABLE=1
 DO_SWEEP=1
 DO_SCALE=1
+DO_PEER=1
+DO_MODELS=1
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -84,9 +126,20 @@ while [ $# -gt 0 ]; do
 	--target) TARGETS+=("$2"); shift ;;
 	--no-sweep) DO_SWEEP=0 ;;
 	--no-scale) DO_SCALE=0 ;;
+	--models) MODELS=$2; shift ;;
+	--model-procs) MODEL_PROCS=$2; shift ;;
+	--no-peer) DO_PEER=0 ;;
+	--no-models) DO_MODELS=0 ;;
+	--peer|--only)
+		part=peer
+		[ "$1" = --only ] && { part=$2; shift; }
+		case $part in table|peer|sweep|scale|models) ;; *) usage >&2; exit 2 ;; esac
+		DO_TABLE=0; DO_SWEEP=0; DO_SCALE=0; DO_MODELS=0; DO_PEER=0
+		declare "DO_${part^^}=1" ;;
 	--quick) CLIENTS=20; DURATION=4; SWEEP=10,100; SWEEP_DURATION=3
-	         HELD_MAX=100; SCALE_WS=1000; SCALE_HELD=60; INTERVALS=500 ;;
+	         HELD_MAX=100; SCALE_WS=1000; SCALE_HELD=60; INTERVALS=500; MODELS=20,60 ;;
 	--out) OUT=$2; shift ;;
+	--plot) plot_svg "$2"; exit ;;
 	-h|--help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
@@ -95,14 +148,15 @@ done
 TECHS=${TECHS//,/ }
 INTERVALS=${INTERVALS//,/ }
 SWEEP=${SWEEP//,/ }
+MODELS=${MODELS//,/ }
 
-LOADGEN=$ROOT/tools/loadgen
+LOADGEN=$ROOT/tools/loadgen/loadgen
 [ -x "$LOADGEN" ] || { echo "bench: build first (make)" >&2; exit 1; }
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 REPORT=$OUT/report.txt
 : >"$REPORT"
-say() { echo "$@" | tee -a "$REPORT"; }
+say() { [ "${PLANNING:-0}" = 1 ] || echo "$@" | tee -a "$REPORT"; }
 
 # ---- the machine -------------------------------------------------------------
 
@@ -140,22 +194,71 @@ tee -a "$REPORT" <"$OUT/machine.txt"
 # ---- servers -----------------------------------------------------------------
 
 RUN=
-FAILED=0
+PORT=
+WS_PORT=
+STACK_ERR=
+RUN_ENV=                # extra environment for the next stack (VAR=value ...)
 stack_stop() {
-	[ -n "$RUN" ] && tools/serve.sh stop "$RUN" >/dev/null 2>&1
-	[ -n "$RUN" ] && rm -rf "$RUN"
+	[ -n "$RUN" ] || return 0
+	local recorded left
+	# serve.sh stop empties RUN/pids: read what it recorded first.
+	recorded=$(awk '{ print $1 ":" $2 }' "$RUN/pids" 2>/dev/null)
+	tools/serve.sh stop "$RUN" >/dev/null 2>&1
+	left=$(stack_gone "$recorded" "$PORT" "$WS_PORT") ||
+		say "bench: warning: the stack of $RUN was not gone after 30 s ($left); going on with new ports"
+	rm -rf "$RUN"
 	RUN=
 }
-trap 'stack_stop' EXIT
-trap 'stack_stop; exit 130' INT TERM
+trap 'stack_stop; peer_stop' EXIT
+trap 'stack_stop; peer_stop; exit 130' INT TERM
 
-free_port() { # a port with nothing on it nor on the next one (the helper's)
-	local p i
+proc_start() { # pid — its start time (field 22 of /proc/PID/stat), or nothing
+	local rest
+	{ read -r rest <"/proc/$1/stat"; } 2>/dev/null || return 0
+	rest=${rest##*) }
+	set -- $rest
+	echo "${20}"
+}
+
+# Waits (30 s at most) until a stopped stack is really gone: every recorded
+# process (pid:start, so a reused pid is not mistaken for ours), every live
+# process in a session one of them led (Apache's and mod_fcgid's children),
+# and every listener on its ports.  A next run started earlier could find
+# its port still bound, or share the CPU with a dying stack.  Prints what is
+# left when it gives up.
+stack_gone() { # "pid:start ..." port...
+	local recorded=$1 i ps pid alive listen filter= p
+	shift
+	for p in "$@"; do [ -n "$p" ] && filter="$filter${filter:+ or }sport = :$p"; done
+	for i in $(seq 1 300); do
+		alive=
+		for ps in $recorded; do
+			pid=${ps%%:*}
+			[ "$(proc_start "$pid")" = "${ps#*:}" ] && alive="$alive $pid"
+			ps -o stat=,pid= --sid "$pid" 2>/dev/null | grep -qv '^Z' &&
+				alive="$alive session:$pid"
+		done
+		listen=
+		[ -n "$filter" ] && listen=$(ss -Hltn "( $filter )" 2>/dev/null)
+		[ -z "$alive$listen" ] && return 0
+		sleep 0.1
+	done
+	echo "processes:${alive:- none}${listen:+; a port still listening}"
+	return 1
+}
+
+# Ports for a stack: below the kernel's ephemeral range, so that no
+# outgoing connection of loadgen (nor one of its thousands of TIME_WAIT
+# sockets, which a listener's bind collides with) can hold one; and no
+# socket in any state on the port or the next one (the helper's).
+read -r EPH_LO EPH_HI </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || { EPH_LO=32768; EPH_HI=60999; }
+free_port() {
+	local lo=20000 hi=$((EPH_LO - 2)) p i
+	[ "$hi" -gt $((lo + 1000)) ] || { lo=$((EPH_HI + 1)); hi=65500; }
 	for i in $(seq 1 50); do
-		p=$((20000 + RANDOM % 40000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
-		(exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null && continue
-		echo "$p"; return 0
+		p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo)))
+		[ -z "$(ss -Htan "( sport = :$p or sport = :$((p + 1)) )" 2>/dev/null)" ] &&
+			{ echo "$p"; return 0; }
 	done
 	return 1
 }
@@ -167,6 +270,9 @@ free_port() { # a port with nothing on it nor on the next one (the helper's)
 LIMITS=$OUT/bench-limits.conf
 held=$CLIENTS
 [ "$HELD_MAX" -gt "$held" ] && held=$HELD_MAX
+if [ "$DO_MODELS" = 1 ]; then
+	for n in $MODELS; do [ "$n" -gt "$held" ] && held=$n; done
+fi
 cat >"$LIMITS" <<EOF
 # Written by tools/bench.sh: process limits sized for $held held clients.
 <IfModule mpm_event_module>
@@ -174,121 +280,135 @@ cat >"$LIMITS" <<EOF
     ThreadsPerChild 64
     MaxRequestWorkers $(( ((held * 2 + 256) / 64 + 1) * 64 ))
 </IfModule>
-FcgidMaxProcessesPerClass $((held + 32))
-FcgidMaxProcesses $((held * 2 + 64))
-FcgidSpawnScoreUpLimit $((held * 2 + 64))
+<IfModule fcgid_module>
+    FcgidMaxProcessesPerClass $((held + 32))
+    FcgidMaxProcesses $((held * 2 + 64))
+    FcgidSpawnScoreUpLimit $((held * 2 + 64))
+</IfModule>
 EOF
 
-stack_start() { # server mode limits(0|1) — sets RUN, PORT, WS_PORT
-	local extra= attempt
+stack_start() { # server mode limits(0|1) — sets RUN, PORT, WS_PORT (or STACK_ERR)
+	local extra= attempt err
 	[ "$3" = 1 ] && [ "$1" = apache ] && extra=$LIMITS
-	# Someone else may take the "free" port before the server binds it:
-	# a few tries, each on new ports.
+	STACK_ERR=
+	# Someone else may take the "free" port before the server binds it, or
+	# a server may be slow to start on a loaded machine: three tries, each
+	# on new ports.
 	for attempt in 1 2 3; do
-		PORT=$(free_port) || continue
-		RUN=$(PORT=$PORT SERVER=$1 MODE=$2 EXTRA_CONF=$extra tools/serve.sh start \
-			2>>"$OUT/serve.log") && break
-		RUN=
+		PORT=$(free_port) || { STACK_ERR="no free port"; continue; }
+		err=$(mktemp)
+		RUN=$(env $RUN_ENV PORT=$PORT SERVER=$1 MODE=$2 EXTRA_CONF=$extra \
+			tools/serve.sh start 2>"$err")
+		{ echo "== $(date -u +%T) $1 $2 port $PORT, attempt $attempt"; cat "$err"; } >>"$OUT/serve.log"
+		if [ -n "$RUN" ]; then
+			rm -f "$err"
+			WS_PORT=$(sed -n 's/^WS_PORT=//p' "$RUN/info")
+			return 0
+		fi
+		STACK_ERR=$(grep -v '^\s*$' "$err" | tail -n 3 | tr '\n' ' ')
+		rm -f "$err"
+		[ "$attempt" -lt 3 ] && say "   $1 ($2) did not start on port $PORT (${STACK_ERR:-no message}); again on new ports"
 	done
-	[ -n "$RUN" ] || { echo "bench: $1 ($2) did not start (see $OUT/serve.log)" >&2; return 1; }
-	WS_PORT=$(sed -n 's/^WS_PORT=//p' "$RUN/info")
+	RUN=
+	return 1
 }
 
 HEADER=$("$LOADGEN" --help | sed -n 's/^Prints one CSV row: //p')
 
+# ---- progress and failures ----------------------------------------------------
+
+# Every part is first walked through with PLANNING=1, which only counts the
+# runs and estimates their time; then for real, with "[k/N] part: what,
+# elapsed, time left" before each run.
+PLANNING=0
+PLANNED=0
+PLAN_EST=0
+DONE_RUNS=0
+DONE_EST=0
+PART=
+FAILURES=()
+
+hms() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+
+est_run() { # loadgen args — a rough duration in seconds: start, connect, settle, publish, drain
+	awk 'BEGIN { c = 10; d = 4; r = 5; m = ""
+		for (i = 1; i < ARGC; i++) {
+			if (ARGV[i] == "-c") c = ARGV[++i]; else if (ARGV[i] == "-d") d = ARGV[++i]
+			else if (ARGV[i] == "-r") r = ARGV[++i]; else if (ARGV[i] == "-m") m = ARGV[++i]
+		}
+		if (m != "") d = m / r
+		printf "%d", 8 + d + c / 1000 }' "$@"
+}
+
+# Counts a run (planning) or announces it; returns 1 when only planning.
+run_begin() { # what loadgen-args...
+	local what=$1 est now el left
+	shift
+	est=$(est_run "$@")
+	if [ "$PLANNING" = 1 ]; then
+		PLANNED=$((PLANNED + 1))
+		PLAN_EST=$((PLAN_EST + est))
+		return 1
+	fi
+	now=$(date +%s)
+	el=$((now - T0))
+	left=$((PLAN_EST - DONE_EST))
+	[ "$DONE_EST" -gt 0 ] && [ "$el" -gt 0 ] && left=$(( left * el / DONE_EST ))
+	printf '[%d/%d] %s: %s   (%s elapsed, about %s left)\n' "$((DONE_RUNS + 1))" \
+		"$PLANNED" "$PART" "$what" "$(hms "$el")" "$(hms "$left")"
+	RUN_EST=$est
+	return 0
+}
+
+run_end() {
+	DONE_RUNS=$((DONE_RUNS + 1))
+	DONE_EST=$((DONE_EST + RUN_EST))
+}
+
+failed() { # what why
+	FAILURES+=("$PART: $1: $2")
+	say "   FAILED $1: $2"
+}
+
 # One loadgen run on a fresh server.  run CSV LABEL SERVER MODE LIMITS ARGS...
+# SERVER nchan is the peer (peer_start); @PORT@, @WS_PORT@ and @HELPER@ in
+# ARGS become the fresh server's ports and the helper's pid.
 run() {
-	local csv=$1 label=$2 server=$3 mode=$4 limits=$5 row
+	local csv=$1 label=$2 server=$3 mode=$4 limits=$5 row err what pids=
 	shift 5
-	stack_start "$server" "$mode" "$limits" || { FAILED=$((FAILED + 1)); return 0; }
+	what="$label $(printf '%s ' "$@" | sed 's/--[a-z-]*-url [^ ]* //g; s/--ws-base [^ ]* //; s/--pub-[a-z]* [^ ]* //g; s/ $//')"
+	run_begin "$what" "$@" || return 0
+	if [ "$server" = nchan ]; then
+		peer_start && pids=$PEER_DIR/pids
+	else
+		stack_start "$server" "$mode" "$limits" && pids=$RUN/pids
+	fi
+	if [ -z "$pids" ]; then
+		failed "$what" "$server ($mode) did not start in 3 tries: ${STACK_ERR:-see $OUT/serve.log}"
+		run_end
+		return 0
+	fi
 	local args=("$@")
 	args=("${args[@]//@PORT@/$PORT}")
 	args=("${args[@]//@WS_PORT@/$WS_PORT}")
-	args=("${args[@]//@HELPER@/$(awk '$3 == "rtlab-wsd" {print $1}' "$RUN/pids")}")
+	args=("${args[@]//@HELPER@/$(awk '$3 == "rtlab-wsd" {print $1}' "$pids")}")
+	err=$(mktemp)
 	row=$("$LOADGEN" -q --label "$label" --base "http://127.0.0.1:$PORT" \
-		--pid-file "$RUN/pids" "${args[@]}")
-	stack_stop
-	if [ -z "$row" ]; then
-		echo "bench: loadgen gave no result for $label $*" >&2
-		FAILED=$((FAILED + 1))
-		return 0
+		--pid-file "$pids" "${args[@]}" 2>"$err")
+	if [ "$server" = nchan ]; then peer_stop; else stack_stop; fi
+	run_row "$csv" "$what" "$row" "$err"
+	run_end
+}
+
+# Keeps a run's row, or says why there is none.
+run_row() { # csv what row stderr-file
+	if [ -z "$3" ]; then
+		failed "$2" "loadgen gave no result: $(tail -n 2 "$4" | tr '\n' ' ')"
+	else
+		echo "$3" >>"$1"
+		echo "  $3" | cut -d, -f1-13
 	fi
-	echo "$row" >>"$csv"
-	echo "  $row" | cut -d, -f1-13
-}
-
-# The columns a reader compares, from the CSV, aligned.
-table() { # csv
-	awk -F, 'NR == 1 { next }
-	function mib(k) { return k == "" ? "" : sprintf("%.1f", k / 1024) }
-	BEGIN { print "label technique T_ms clients held msgs lost dup p50_ms p90_ms p99_ms max_ms req/s req/msg B/msg conns procs cpu% idle_cpu% rss_MiB rss/conn_KiB errors" }
-	{ printf "%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n",
-	  $1, $2, ($5 > 0 ? $5 : "-"), $3, $4, $6, $8, $9, $10, $11, $12, $13,
-	  $14, $15, $16, $17, $18, $20, $21, mib($22), $23, $24 }' "$1" | column -t
-}
-
-has() { [[ " $TECHS " == *" $1 "* ]]; }
-
-# The sweep as an SVG: p50 latency and server CPU against clients, both on
-# log scales, one line per technique.  Plain awk, no plotting package.
-plot_svg() { # sweep.csv
-	awk -F, '
-	NR == 1 || $10 == "" || $10 == "nan" { next }
-	{
-		key = $2 ($5 > 0 ? " every " $5 " ms" : "") ($1 == "helper" ? " (helper)" : "")
-		if (!(key in n)) { keys[++nk] = key; n[key] = 0 }
-		i = ++n[key]; X[key, i] = $3; L[key, i] = $10; C[key, i] = $20
-	}
-	function lg(v) { return log(v < 0.01 ? 0.01 : v) / log(10) }
-	function fl(v) { return v < 0 ? -int(-v + 0.999999) : int(v) }
-	function px(v) { return ox + (lg(v) - x0) / (x1 - x0) * pw }
-	function py(v, lo, hi) { return oy + ph - (lg(v) - lo) / (hi - lo) * ph }
-	function axis(title, lo, hi, unit,   e, y) {
-		printf "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", ox, oy, pw, ph
-		printf "<text x=\"%d\" y=\"%d\" font-weight=\"bold\">%s</text>\n", ox, oy - 10, title
-		for (e = lo; e <= hi; e++) {
-			y = oy + ph - (e - lo) / (hi - lo) * ph
-			printf "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#eee\"/>\n", ox, y, ox + pw, y
-			printf "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s%s</text>\n", ox - 4, y + 4, 10 ^ e, unit
-		}
-		for (e = x0; e <= x1; e++)
-			printf "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%d</text>\n", ox + (e - x0) / (x1 - x0) * pw, oy + ph + 16, 10 ^ e
-		printf "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">clients</text>\n", ox + pw / 2, oy + ph + 34
-	}
-	function lines(which, lo, hi,   k, i, key, pts, v) {
-		for (k = 1; k <= nk; k++) {
-			key = keys[k]; pts = ""
-			for (i = 1; i <= n[key]; i++) {
-				v = which == "L" ? L[key, i] : C[key, i]
-				pts = pts sprintf("%.1f,%.1f ", px(X[key, i]), py(v, lo, hi))
-				printf "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", px(X[key, i]), py(v, lo, hi), col[k]
-			}
-			printf "<polyline points=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"/>\n", pts, col[k]
-		}
-	}
-	END {
-		split("#1f77b4 #d62728 #2ca02c #ff7f0e #9467bd #8c564b", col, " ")
-		xmin = 1e18; xmax = 0; lmin = 1e18; lmax = 0; cmin = 1e18; cmax = 0
-		for (k = 1; k <= nk; k++) for (i = 1; i <= n[keys[k]]; i++) {
-			key = keys[k]
-			if (X[key, i] < xmin) xmin = X[key, i]; if (X[key, i] > xmax) xmax = X[key, i]
-			if (L[key, i] < lmin) lmin = L[key, i]; if (L[key, i] > lmax) lmax = L[key, i]
-			if (C[key, i] < cmin) cmin = C[key, i]; if (C[key, i] > cmax) cmax = C[key, i]
-		}
-		x0 = fl(lg(xmin)); x1 = fl(lg(xmax)); if (x1 < lg(xmax)) x1++; if (x1 == x0) x1++
-		l0 = fl(lg(lmin)); l1 = fl(lg(lmax)) + 1
-		c0 = fl(lg(cmin)); c1 = fl(lg(cmax)) + 1
-		print "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"960\" height=\"470\" font-family=\"sans-serif\" font-size=\"12\">"
-		print "<rect width=\"960\" height=\"470\" fill=\"white\"/>"
-		pw = 360; ph = 300; oy = 40
-		ox = 70;  axis("p50 latency, ms (publish start to whole message)", l0, l1, ""); lines("L", l0, l1)
-		ox = 540; axis("server CPU, % of one core while publishing", c0, c1, ""); lines("C", c0, c1)
-		for (k = 1; k <= nk; k++) {
-			printf "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"4\" fill=\"%s\"/>", 70 + (k - 1) * 150, 420, col[k]
-			printf "<text x=\"%d\" y=\"%d\">%s</text>\n", 90 + (k - 1) * 150, 426, keys[k]
-		}
-		print "</svg>"
-	}' "$1"
+	rm -f "$4"
 }
 
 # ---- 1. the comparison table --------------------------------------------------
@@ -317,39 +437,47 @@ table_runs() { # csv label server mode
 # so the message never crosses Apache or a FastCGI process.
 WSPUB='ws://127.0.0.1:@WS_PORT@/ws?channel={channel}&history=0'
 
-T0=$(date +%s)
-CSV=$OUT/comparison.csv
-echo "$HEADER" >"$CSV"
-say
-say "== 1. comparison: $CLIENTS clients, $RATE messages/s for $DURATION s ($SERVER, $MODE)"
-table_runs "$CSV" "$SERVER-$MODE" "$SERVER" "$MODE"
-for c in "${COMPARE[@]}"; do
-	s=${c%%:*}; m=fcgid
-	[[ $c == *:* ]] && m=${c#*:}
-	[ "$s" = lighttpd ] && m=fastcgi
-	table_runs "$CSV" "$s-$m" "$s" "${m/fastcgi/fcgid}"
-done
-for t in "${TARGETS[@]}"; do
-	label=${t%%=*}; urls=${t#*=}; base=${urls%%,*}; wsb=
-	[[ $urls == *,* ]] && wsb=${urls#*,}
-	for tech in $TECHS; do
-		args=(-q --label "$label" --base "$base" -t "$tech" -c "$CLIENTS" -r "$RATE" -d "$DURATION")
-		[ -n "$wsb" ] && args+=(--ws-base "$wsb")
-		[ "$tech" = poll ] && args+=(-i "${INTERVALS%% *}")
-		"$LOADGEN" "${args[@]}" >>"$CSV"
+# A server somebody else runs (--target): no stack to start or stop.
+run_target() { # csv label base wsbase tech
+	local args=(-q --label "$2" --base "$3" -t "$5" -c "$CLIENTS" -r "$RATE" -d "$DURATION")
+	local err row
+	[ -n "$4" ] && args+=(--ws-base "$4")
+	[ "$5" = poll ] && args+=(-i "${INTERVALS%% *}")
+	run_begin "$2 $5 -c $CLIENTS" "${args[@]}" || return 0
+	err=$(mktemp)
+	row=$("$LOADGEN" "${args[@]}" 2>"$err")
+	run_row "$1" "$2 $5" "$row" "$err"
+	run_end
+}
+
+part_table() {
+	local c s m t label urls base wsb tech
+	PART="1. comparison"
+	part_begin comparison.csv "== 1. comparison: $CLIENTS clients, $RATE messages/s for $DURATION s ($SERVER, $MODE)"
+	table_runs "$CSV" "$SERVER-$MODE" "$SERVER" "$MODE"
+	for c in "${COMPARE[@]}"; do
+		s=${c%%:*}; m=fcgid
+		[[ $c == *:* ]] && m=${c#*:}
+		[ "$s" = lighttpd ] && m=fastcgi
+		table_runs "$CSV" "$s-$m" "$s" "${m/fastcgi/fcgid}"
 	done
-done
-say
-table "$CSV" | tee -a "$REPORT"
+	for t in "${TARGETS[@]}"; do
+		label=${t%%=*}; urls=${t#*=}; base=${urls%%,*}; wsb=
+		[[ $urls == *,* ]] && wsb=${urls#*,}
+		for tech in $TECHS; do
+			run_target "$CSV" "$label" "$base" "$wsb" "$tech"
+		done
+	done
+	say
+	table "$CSV"
+}
 
 # ---- 2. the scaling sweep -------------------------------------------------------
 
-if [ "$DO_SWEEP" = 1 ]; then
-	CSV=$OUT/sweep.csv
-	echo "$HEADER" >"$CSV"
-	T=${INTERVALS%% *}
-	say
-	say "== 2. scaling sweep: clients $SWEEP, $RATE messages/s for $SWEEP_DURATION s"
+part_sweep() {
+	local T=${INTERVALS%% *} n tech common
+	PART="2. sweep"
+	part_begin sweep.csv "== 2. scaling sweep: clients $SWEEP, $RATE messages/s for $SWEEP_DURATION s"
 	say "   (polling every $T ms up to $POLL_MAX clients; long-poll and SSE up to $HELD_MAX,"
 	say "    one mod_fcgid process each; WebSocket straight to the helper)"
 	for n in $SWEEP; do
@@ -365,23 +493,22 @@ if [ "$DO_SWEEP" = 1 ]; then
 	done
 	# The held techniques once more at HELD_MAX, where the steps skip past it.
 	for tech in longpoll sse; do
-		if has $tech && ! grep -q ",$tech,$HELD_MAX," "$CSV"; then
+		if has $tech && [[ " $SWEEP " != *" $HELD_MAX "* ]]; then
 			run "$CSV" "$SERVER-$MODE" "$SERVER" "$MODE" 1 -t $tech -c "$HELD_MAX" \
 				-r "$RATE" -d "$SWEEP_DURATION"
 		fi
 	done
 	say
-	table "$CSV" | tee -a "$REPORT"
-	plot_svg "$CSV" >"$OUT/sweep.svg"
-fi
+	table "$CSV"
+	[ "$PLANNING" = 1 ] || plot_svg "$CSV" >"$OUT/sweep.svg"
+}
 
 # ---- 3. connection scale --------------------------------------------------------
 
-if [ "$DO_SCALE" = 1 ]; then
-	CSV=$OUT/scale.csv
-	echo "$HEADER" >"$CSV"
-	say
-	say "== 3. connection scale"
+part_scale() {
+	local tech
+	PART="3. scale"
+	part_begin scale.csv "== 3. connection scale"
 	if has ws; then
 		say "   $SCALE_WS WebSockets on the helper, one message to all (max_ms: until the"
 		say "   last has it); CPU and RSS are the helper's alone; published by HTTP POST"
@@ -402,12 +529,83 @@ if [ "$DO_SCALE" = 1 ]; then
 		done
 	fi
 	say
-	table "$CSV" | tee -a "$REPORT"
-fi
+	table "$CSV"
+}
+
+# ---- the peer: nginx + nchan (tools/bench/peer.sh) ------------------------------
+
+. "$ROOT/tools/bench/peer.sh"
+
+# ---- 4. the three concurrency models -------------------------------------------------
+
+# What holding N clients costs in each way a server can hold them: SSE with
+# a process per client (mod_fcgid), SSE with many requests on threads in a
+# few FastCGI processes (mod_proxy_fcgi + spawn-fcgi, RT_FCGI_THREADS per
+# process: the environment passes through serve.sh to the endpoints), and
+# WebSocket in one event loop (the helper).  The same publisher (HTTP POST
+# through Apache to send.fcgi) and the same whole server tree in every row.
+models_table() { # csv
+	[ "$PLANNING" = 1 ] && return 0
+	awk -F, "$CSV_AWK"'
+	BEGIN { print "model clients held procs fcgi_procs RSS/client_KiB CPU/msg_µs p50_ms p99_ms lost errors" }
+	{ print get("label"), get("clients"), get("held"), get("srv_procs"), get("fcgi_procs"),
+	        get("rss_per_conn_kib"), get("cpu_us_per_msg"), get("p50_ms"), get("p99_ms"),
+	        get("lost"), get("errors") }' "$1" | column -t | tee -a "$REPORT"
+}
+
+part_models() {
+	local n common
+	PART="4. models"
+	part_begin models.csv "== 4. three concurrency models: $MODELS held clients, $RATE messages/s for $DURATION s"
+	say "   process-per-client: SSE, Apache + mod_fcgid (one FastCGI process per held client)"
+	say "   threads: SSE, Apache + mod_proxy_fcgi, $MODEL_PROCS FastCGI processes, RT_FCGI_THREADS each"
+	say "   event-loop: WebSocket, the helper (one process, epoll)"
+	if ! grep -qs RT_FCGI_THREADS "$ROOT"/cgi-bin/*.c "$ROOT"/lib/*.c; then
+		say "   (these endpoints do not read RT_FCGI_THREADS yet: the threads rows hold"
+		say "    one request per process, and most of their clients are not held)"
+	fi
+	for n in $MODELS; do
+		common=(-c "$n" -r "$RATE" -d "$DURATION" --ready-timeout 30)
+		run "$CSV" process-per-client apache fcgid 1 -t sse "${common[@]}"
+		RUN_ENV="RT_FCGI_THREADS=$(( (n + MODEL_PROCS - 1) / MODEL_PROCS + 16 )) RTLAB_HELD_PROCS=$MODEL_PROCS"
+		run "$CSV" threads apache proxy-fcgi 1 -t sse "${common[@]}"
+		RUN_ENV=
+		run "$CSV" event-loop apache fcgid 1 -t ws --ws-base "ws://127.0.0.1:@WS_PORT@" "${common[@]}"
+	done
+	say
+	models_table "$CSV"
+}
+
+# ---- the run ----------------------------------------------------------------------
+
+part_begin() { # csv-name title
+	CSV=$OUT/$1
+	[ "$PLANNING" = 1 ] && return 0
+	echo "$HEADER" >"$CSV"
+	say
+	say "$2"
+}
+
+PARTS=()
+[ "$DO_TABLE" = 1 ] && PARTS+=(part_table)
+[ "$DO_PEER" = 1 ] && PARTS+=(part_peer)
+[ "$DO_SWEEP" = 1 ] && PARTS+=(part_sweep)
+[ "$DO_SCALE" = 1 ] && PARTS+=(part_scale)
+[ "$DO_MODELS" = 1 ] && PARTS+=(part_models)
+
+T0=$(date +%s)
+PLANNING=1
+for p in "${PARTS[@]}"; do "$p"; done
+PLANNING=0
+say
+say "bench: $PLANNED runs, about $(hms "$PLAN_EST") on a quiet machine"
+for p in "${PARTS[@]}"; do "$p"; done
 
 say
-say "bench: $(( $(date +%s) - T0 )) s; results in $OUT/ (comparison.csv sweep.csv scale.csv sweep.svg machine.txt report.txt)"
-if [ "$FAILED" -gt 0 ]; then
-	say "bench: $FAILED run(s) could not be made (see above and $OUT/serve.log)"
+say "bench: $(hms $(( $(date +%s) - T0 ))); results in $OUT/ (*.csv, sweep.svg, machine.txt, report.txt)"
+if [ "${#FAILURES[@]}" -gt 0 ]; then
+	say "bench: ${#FAILURES[@]} of $PLANNED runs failed:"
+	for f in "${FAILURES[@]}"; do say "  - $f"; done
+	say "  (server logs of every start: $OUT/serve.log)"
 	exit 1
 fi

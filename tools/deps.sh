@@ -2,17 +2,21 @@
 # deps.sh — make sure the Debian packages and npm test clients rtlab needs
 # are here.  As root it installs what is missing (apt-get update once, then
 # install); otherwise it prints the one apt-get line to run and fails.
-# `make demo` and `make test` call it first.
+# `make demo` and `make test` call it first; `make bench` calls
+# `tools/deps.sh bench`, which adds what the benchmark compares rtlab with.
 set -eu
 cd "$(dirname "$0")/.."
 
-# Build: compiler, libfcgi, SQLite, OpenSSL's libcrypto, Check.
+# Build: compilers (clang for the fuzzers), libfcgi, SQLite, OpenSSL's libcrypto, Check.
 # Servers: Apache (+mod_fcgid), lighttpd, spawn-fcgi for mod_proxy_fcgi.
 # Tests: curl, wrk, valgrind, Chromium, Node, Debian's python3-websockets.
-PKGS="build-essential pkg-config libfcgi-dev libfcgi-bin libsqlite3-dev sqlite3
+PKGS="build-essential clang pkg-config libfcgi-dev libfcgi-bin libsqlite3-dev sqlite3
 libssl-dev check libsubunit-dev apache2 libapache2-mod-fcgid lighttpd
 spawn-fcgi curl wrk valgrind chromium nodejs npm python3-websockets procps
 iproute2 ca-certificates"
+# The benchmark's peer: nginx + nchan (Debian's build of https://nchan.io/).
+BENCH_PKGS="nginx-light libnginx-mod-nchan"
+[ "${1:-}" = bench ] && PKGS="$PKGS $BENCH_PKGS"
 
 missing=""
 for p in $PKGS; do

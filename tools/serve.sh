@@ -210,6 +210,7 @@ stage() {
 	# The study guides, for the pages' "why" boxes (docs/scenarios.md, ...).
 	mkdir -p "$RUN_DIR/htdocs/docs" && cp "$ROOT"/docs/*.md "$RUN_DIR/htdocs/docs/"
 	cp "$ROOT"/apache-conf/*.conf "$RUN_DIR/conf/"
+	cp -r "$ROOT"/apache-conf/lighttpd-errors "$RUN_DIR/conf/"
 	if [ -x "$BUILD/ws/rtlab-wsd" ] && [ "$WS" = 1 ]; then
 		cp "$BUILD/ws/rtlab-wsd" "$RUN_DIR/bin/"
 	fi
@@ -233,7 +234,7 @@ stage() {
 apache_conf() {
 	local name value m
 	local mods="authz_core mime dir autoindex alias env setenvif headers filter
-	            deflate proxy proxy_http proxy_wstunnel"
+	            deflate proxy proxy_http proxy_wstunnel reqtimeout"
 	case $MPM in
 	event|prefork) ;;
 	*) die "MPM must be event or prefork" ;;

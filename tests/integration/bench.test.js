@@ -7,21 +7,24 @@
 // subscribe URLs prove the checker can fail: one that ignores the cursor
 // (every poll repeats old messages: duplicates) and one that only ever asks
 // for the newest message (messages are skipped: lost).  Last, tools/bench.sh
-// itself on a miniature run: its table, CSV and SVG.
+// itself on a miniature run: its table, CSV and SVG; its plot from a CSV
+// whose columns are in another order; and, when nginx + nchan are
+// installed, the peer comparison (--peer) on a miniature run.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startStack, BUILD, ROOT } from '../lib/servers.js';
 
-const LOADGEN = path.join(BUILD, 'tools', 'loadgen');
+const LOADGEN = path.join(BUILD, 'tools', 'loadgen', 'loadgen');
 const COLUMNS = [
   'label', 'technique', 'clients', 'held', 'interval_ms', 'messages', 'delivered',
   'lost', 'dup', 'p50_ms', 'p90_ms', 'p99_ms', 'max_ms', 'req_per_s', 'req_per_msg',
   'bytes_per_msg', 'conns', 'srv_procs', 'srv_cpu_s', 'srv_cpu_pct', 'idle_cpu_pct',
   'srv_rss_kib', 'rss_per_conn_kib', 'errors', 'run_s', 'loadgen_cpu_s', 'pub_p50_ms',
+  'fcgi_procs', 'fcgi_rss_kib', 'cpu_us_per_msg',
 ];
 
 function exec(file, args, opts = {}) {
@@ -67,6 +70,9 @@ describe('loadgen against Apache mod_fcgid + helper', () => {
     { name: 'ws to the helper', args: ['-t', 'ws'], direct: true },
     { name: 'ws, published over a WebSocket', args: ['-t', 'ws'], direct: true, pubWs: true },
     { name: 'sse, published over a WebSocket', args: ['-t', 'sse'], pubWs: true },
+    // Three subscriber processes on 127.0.0.2-4: one report, the same checks.
+    { name: 'ws to the helper from 3 processes', args: ['-t', 'ws', '--procs', '3'], direct: true },
+    { name: 'sse from 2 processes', args: ['-t', 'sse', '--procs', '2'] },
   ];
   for (const c of cases) {
     it(`${c.name}: every message once to every client, a well-formed row`, async () => {
@@ -136,7 +142,7 @@ describe('tools/bench.sh on a miniature run', () => {
   it('prints the machine, the table and the sweep; writes CSV and SVG', async () => {
     const r = await exec(path.join(ROOT, 'tools', 'bench.sh'),
       ['-t', 'ws,sse', '-c', '3', '-d', '1', '--sweep', '2', '--sweep-duration', '1',
-        '--held-max', '2', '--no-scale', '--out', out], { timeout: 240_000 });
+        '--held-max', '2', '--no-scale', '--no-peer', '--no-models', '--out', out], { timeout: 240_000 });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /^cpu: +\d+ cores/m);
     assert.match(r.stdout, /^kernel: +Linux/m);
@@ -162,5 +168,105 @@ describe('tools/bench.sh on a miniature run', () => {
     assert.equal((svg.match(/<polyline /g) ?? []).length, 4);  // 2 techniques × 2 panels
     assert.match(svg, /<\/svg>\s*$/);
     assert.ok(existsSync(path.join(out, 'machine.txt')));
+  });
+});
+
+describe('tools/bench.sh --plot reads CSV columns by name', () => {
+  let dir;
+  before(() => { dir = mkdtempSync('/tmp/rtlab-plot-test-'); });
+  after(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
+
+  // Two techniques at 10 and 100 clients: p50 1 → 10 ms, CPU 1 → 10 %.
+  const rows = [
+    { label: 'apache-fcgid', technique: 'sse', clients: '10', interval_ms: '0', p50_ms: '1.000', srv_cpu_pct: '1.0' },
+    { label: 'apache-fcgid', technique: 'sse', clients: '100', interval_ms: '0', p50_ms: '10.000', srv_cpu_pct: '10.0' },
+    { label: 'helper', technique: 'ws', clients: '10', interval_ms: '0', p50_ms: '2.000', srv_cpu_pct: '1.0' },
+    { label: 'helper', technique: 'ws', clients: '100', interval_ms: '0', p50_ms: '3.000', srv_cpu_pct: '2.0' },
+  ];
+  function csv(columns) {
+    return [columns.join(','), ...rows.map((r) => columns.map((c) => r[c] ?? '7').join(','))].join('\n') + '\n';
+  }
+  async function plot(name, columns) {
+    const file = path.join(dir, name);
+    writeFileSync(file, csv(columns));
+    const r = await exec(path.join(ROOT, 'tools', 'bench.sh'), ['--plot', file]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout;
+  }
+
+  it('gives the same SVG whatever the column order, extra columns included', async () => {
+    const svg = await plot('loadgen-order.csv', COLUMNS);
+    // Reversed, and a column loadgen does not write (yet).
+    const other = await plot('other-order.csv', ['future_col', ...COLUMNS.slice().reverse()]);
+    assert.equal(other, svg);
+    // The first panel: x is 10 → 100 clients over 360 px from x = 70; y is
+    // p50 on an axis from 10^0 to 10^2 ms, 300 px from y = 340 up to y = 40.
+    assert.match(svg, /<circle cx="70\.0" cy="340\.0" r="3" fill="#1f77b4"\/>/);
+    assert.match(svg, /<circle cx="430\.0" cy="190\.0" r="3" fill="#1f77b4"\/>/);
+    assert.equal((svg.match(/<polyline /g) ?? []).length, 4);
+    assert.match(svg, />sse<\/text>/);
+    assert.match(svg, />ws \(helper\)<\/text>/);
+  });
+});
+
+const NCHAN = '/usr/lib/nginx/modules/ngx_nchan_module.so';
+describe('tools/bench.sh --peer: rtlab and nginx + nchan side by side',
+  { skip: !existsSync(NCHAN) && 'libnginx-mod-nchan is not installed' }, () => {
+    let out;
+    before(() => { out = mkdtempSync('/tmp/rtlab-peer-test-'); });
+    after(() => { if (out) rmSync(out, { recursive: true, force: true }); });
+
+    it('starts a private nchan, runs each row against both, prints the ratios', async () => {
+      const r = await exec(path.join(ROOT, 'tools', 'bench.sh'),
+        ['--peer', '-t', 'sse,ws', '-c', '1', '-d', '1', '--scale-ws', '3', '--out', out],
+        { timeout: 240_000 });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const lines = readFileSync(path.join(out, 'peer.csv'), 'utf8').trim().split('\n');
+      assert.deepEqual(lines[0].split(','), COLUMNS);
+      const rows = lines.slice(1).map((l) => Object.fromEntries(COLUMNS.map((c, i) => [c, l.split(',')[i]])));
+      assert.deepEqual(rows.map((x) => `${x.label} ${x.technique} ${x.clients}`), [
+        'apache-fcgid sse 1', 'nchan sse 1', 'helper ws 1', 'nchan ws 1', 'helper ws 3', 'nchan ws 3']);
+      for (const x of rows) {
+        assertWellFormed(x);
+        assert.equal(x.held, x.clients, `${x.label} ${x.technique}: held`);
+        assert.equal(Number(x.lost), 0);
+        assert.equal(Number(x.dup), 0);
+        // nginx's master and workers were found from the recorded pid.
+        assert.ok(Number(x.srv_procs) >= 2, `${x.label}: procs ${x.srv_procs}`);
+      }
+      // The ratio table: one line per pair, each with three ratios.
+      const ratios = r.stdout.split('rtlab / nchan')[1].split('\n')
+        .filter((l) => /^(sse|ws) +\d+ +\d+ +\S+ /.test(l));
+      assert.equal(ratios.length, 3, r.stdout);
+      for (const l of ratios) assert.match(l, /^(\S+ +){6}\d+\.\d\d +(\S+ +){2}\d+\.\d\d /, l);
+    });
+  });
+
+describe('tools/bench.sh --only models: the three concurrency models', () => {
+  let out;
+  before(() => { out = mkdtempSync('/tmp/rtlab-models-test-'); });
+  after(() => { if (out) rmSync(out, { recursive: true, force: true }); });
+
+  it('a process per client, threads in a few processes, one event loop', async () => {
+    // 3 clients and 4 threaded processes: every client is held even where
+    // the endpoints serve one request per process.
+    const r = await exec(path.join(ROOT, 'tools', 'bench.sh'),
+      ['--only', 'models', '--models', '3', '--model-procs', '4', '-d', '1', '--out', out],
+      { timeout: 240_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const lines = readFileSync(path.join(out, 'models.csv'), 'utf8').trim().split('\n');
+    const rows = lines.slice(1).map((l) => Object.fromEntries(COLUMNS.map((c, i) => [c, l.split(',')[i]])));
+    assert.deepEqual(rows.map((x) => `${x.label} ${x.technique}`),
+      ['process-per-client sse', 'threads sse', 'event-loop ws']);
+    for (const x of rows) {
+      assertWellFormed(x);
+      assert.equal(Number(x.held), 3, x.label);
+      assert.equal(Number(x.lost), 0, x.label);
+    }
+    const [fcgid, threads, loop] = rows.map((x) => Number(x.fcgi_procs));
+    assert.ok(fcgid >= 4, `mod_fcgid: a process per held client + send.fcgi, got ${fcgid}`);
+    assert.ok(threads >= 4, `spawn-fcgi pools of 4, got ${threads}`);
+    assert.ok(loop >= 1 && loop < fcgid, `the helper holds its clients itself, got ${loop}`);
+    assert.match(r.stdout, /model +clients +held +procs +fcgi_procs +RSS\/client_KiB +CPU\/msg_µs +p50_ms +p99_ms +lost/);
   });
 });

@@ -174,6 +174,17 @@ static const struct json_case json_cases[] = {
 	{ "unquoted key (JSON5)", S("{text:\"a\"}"), "not valid JSON", NO_FIELDS },
 	{ "truncated", S("{\"text\":\"a"), "not valid JSON", NO_FIELDS },
 	{ "two values", S("{} {}"), "not valid JSON", NO_FIELDS },
+	/* SQLite 3.40's json_valid() accepts these (found by
+	 * tests/fuzz/fuzz_msg.c): a member name must be a string. */
+	{ "array as a name", S("{\"channel\":\"l\",[\"text\"]:\"el\"}"),
+	  "not valid JSON", NO_FIELDS },
+	{ "object as a name", S("{{\"k\":\"text\"}:\"x\",\"text\":\"y\"}"),
+	  "not valid JSON", NO_FIELDS },
+	{ "array name, nested", S("[{\"a\":{[\"b\"]:2}}]"), "not valid JSON", NO_FIELDS },
+	{ "name that looks like an array", S("{\"[\\\"b\\\"]\":2,\"text\":\"t\"}"),
+	  NULL, NULL, NULL, NULL, "t", 1 },
+	{ "names after strings with , { [", S("{\"x\":\",{[\\\"\",\"y\":[{}],\"text\":\"t\"}"),
+	  NULL, NULL, NULL, NULL, "t", 1 },
 	{ "array", S("[{\"text\":\"a\"}]"), "not a JSON object", NO_FIELDS },
 	{ "string", S("\"text\""), "not a JSON object", NO_FIELDS },
 	{ "number", S("42"), "not a JSON object", NO_FIELDS },
