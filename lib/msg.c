@@ -296,11 +296,18 @@ const char *msg_json_parse(struct msg_json *mj, const char *body, size_t len,
 	sqlite3_bind_text(mj->members, 1, body, (int)len, SQLITE_TRANSIENT);
 	if (sqlite3_step(mj->members) != SQLITE_ROW)
 		return "body cannot be read as JSON";
-	if ((err = read_member(mj->members, 0, &f->type, "type is not a string")) ||
-	    (err = read_member(mj->members, 2, &f->channel, "channel is not a string")) ||
+	if ((err = read_member(mj->members, 0, &f->type, "type is not a string")) != NULL) {
+		memset(f, 0, sizeof *f);
+		return err;
+	}
+	if ((err = read_member(mj->members, 2, &f->channel, "channel is not a string")) ||
 	    (err = read_member(mj->members, 4, &f->user, "user is not a string")) ||
 	    (err = read_member(mj->members, 6, &f->text, "text is not a string")) ||
-	    (err = read_member(mj->members, 8, &f->event, "event is not a string")))
+	    (err = read_member(mj->members, 8, &f->event, "event is not a string"))) {
+		struct msg_field type = f->type;
 		memset(f, 0, sizeof *f);
+		f->type = type;            /* a well-formed object with a bad field */
+		f->bad_member = 1;
+	}
 	return err;
 }
