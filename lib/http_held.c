@@ -1,0 +1,635 @@
+/*
+ * http_held.c — held requests one at a time, or RT_FCGI_THREADS at once
+ * sharing one store and one wait (see http_held.h).
+ *
+ * The threaded process:
+ *
+ *   request threads (N)                     main thread: the hub
+ *   ------------------------------------    -----------------------------------
+ *   FCGX_Accept_r (one at a time)           ppoll(store_wait_fd, poke eventfd)
+ *   handle(): read its history (store),     store_wait_check(): a watched
+ *     http_held_watch(channel) -----poke--> channel moved → read each held
+ *     http_held_wait(): sleep on the          channel after its window, append,
+ *       channel's condition     <--------     broadcast that channel's condition
+ *     http_held_read_after(): copy from
+ *       the window, write, flush
+ *
+ * One mutex (`mu`) guards everything shared: the store connection (SQLite
+ * statements are prepared once and reused, so two threads must never step
+ * the same one), the channel list and windows, the counters.  It is held for
+ * a store call or a copy, never across a write to a client.
+ *
+ * A channel's window holds every message of the channel with an id in
+ * (after, cursor]; `cursor` starts at the store's newest id when the first
+ * thread watches the channel (read after the watch is armed, so anything
+ * newer is announced to the hub: the reasoning of wake.c's "one race").
+ * A thread whose own cursor is below `after` (a resumed stream, a thread
+ * that fell behind the window) reads the store itself, under the mutex.
+ */
+#include "http_held.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "settings.h"
+
+/*
+ * Request threads run the endpoint (a few KiB of frames), libfcgi and SQLite
+ * reads: 128 KiB of stack is plenty and lets a thousand threads fit (only
+ * the pages touched count in RSS).  AddressSanitizer's red zones need more.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define THREAD_STACK (1024 * 1024)
+#else
+#define THREAD_STACK (128 * 1024)
+#endif
+#define NO_STORE_RETRY_MS 250   /* the hub without a store looks again */
+
+struct hub_chan {
+	struct hub_chan *next;
+	char name[STORE_CHANNEL_MAX + 1];
+	unsigned gen;               /* the store generation it belongs to */
+	unsigned watchers;
+	int64_t after, cursor;      /* the window: every message in (after, cursor] */
+	struct store_msg win[HTTP_HELD_WINDOW];
+	size_t n;
+	uint64_t seq;               /* bumped when messages are appended */
+	pthread_cond_t cond;        /* its threads sleep here */
+};
+
+struct hub {
+	pthread_mutex_t mu;
+	struct store *st;           /* shared; NULL until opened */
+	unsigned gen;               /* bumped when the store is replaced */
+	struct hub_chan *chans;
+	int poke_fd;                /* eventfd: "look at the watches again" */
+	int stopping;               /* SIGTERM seen by the hub */
+	int read_failed;            /* the last read failed: again soon */
+	unsigned alive, busy;       /* request threads running, in a request */
+	pthread_cond_t idle;        /* busy reached 0, or alive did */
+	pthread_mutex_t accept_mu;  /* FCGX_Accept_r one thread at a time */
+	void (*handle)(struct http_req *, struct http_held *);
+};
+
+struct http_held {
+	struct hub *hub;            /* NULL: one request at a time, st below */
+	struct store *st;
+	char channel[STORE_CHANNEL_MAX + 1];
+	int watching;
+	struct hub_chan *ch;        /* threaded: the watched channel */
+	unsigned gen;
+	uint64_t seen;              /* ch->seq at this thread's last look */
+};
+
+/* ---- the shared store, under hub->mu --------------------------------------- */
+
+static struct hub_chan *chan_find(struct hub *hub, const char *name)
+{
+	for (struct hub_chan *ch = hub->chans; ch != NULL; ch = ch->next)
+		if (ch->gen == hub->gen && strcmp(ch->name, name) == 0)
+			return ch;
+	return NULL;
+}
+
+static void chan_release(struct hub *hub, struct hub_chan *ch)
+{
+	if (--ch->watchers > 0)
+		return;
+	for (struct hub_chan **p = &hub->chans; *p != NULL; p = &(*p)->next)
+		if (*p == ch) {
+			*p = ch->next;
+			break;
+		}
+	for (size_t i = 0; i < ch->n; i++)
+		store_msg_clear(&ch->win[i]);
+	pthread_cond_destroy(&ch->cond);
+	free(ch);
+}
+
+static void cond_init_monotonic(pthread_cond_t *c)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);   /* the one clock */
+	pthread_cond_init(c, &a);
+	pthread_condattr_destroy(&a);
+}
+
+/* Appends m (taken over) to the window, dropping the oldest when full. */
+static void chan_append(struct hub_chan *ch, struct store_msg *m)
+{
+	if (ch->n == HTTP_HELD_WINDOW) {
+		ch->after = ch->win[0].id;
+		store_msg_clear(&ch->win[0]);
+		memmove(ch->win, ch->win + 1, (ch->n - 1) * sizeof ch->win[0]);
+		ch->n--;
+	}
+	ch->win[ch->n++] = *m;
+	ch->cursor = m->id;
+	m->json = NULL;
+}
+
+/* After a change: one read per held channel, the news to its threads. */
+static int hub_read(struct hub *hub)
+{
+	for (struct hub_chan *ch = hub->chans; ch != NULL; ch = ch->next) {
+		struct store_msgs ms = { NULL, 0 };
+		size_t got;
+
+		if (ch->gen != hub->gen)
+			continue;
+		do {
+			if (store_read_after(hub->st, ch->name, ch->cursor, STORE_READ_MAX,
+			                     &ms) < 0)
+				return -1;
+			for (size_t i = 0; i < ms.n; i++)
+				chan_append(ch, &ms.v[i]);
+			got = ms.n;
+			store_msgs_free(&ms);
+			if (got > 0) {
+				ch->seq++;
+				pthread_cond_broadcast(&ch->cond);
+			}
+		} while (got == STORE_READ_MAX);
+	}
+	return 0;
+}
+
+/*
+ * The database file was replaced (or the wait said so): every watch died
+ * with the old connection.  Open the new file (once; http_held_reopen()
+ * retries), start a new generation, and wake every thread: its wait answers
+ * STORE_WAIT_RESET, and it watches again on the new store.
+ */
+static void hub_reset(struct hub *hub)
+{
+	store_close(hub->st);
+	hub->st = store_open(NULL, NULL);
+	hub->gen++;
+	hub->read_failed = 0;
+	for (struct hub_chan *ch = hub->chans; ch != NULL; ch = ch->next)
+		pthread_cond_broadcast(&ch->cond);
+}
+
+static void hub_poke(struct hub *hub)
+{
+	uint64_t one = 1;
+
+	if (write(hub->poke_fd, &one, sizeof one) < 0)
+		return;                 /* the counter is full: a poke is pending */
+}
+
+/* ---- the store of a held request ---------------------------------------------- */
+
+static void held_lock(struct http_held *h)
+{
+	if (h->hub != NULL)
+		pthread_mutex_lock(&h->hub->mu);
+}
+
+static void held_unlock(struct http_held *h)
+{
+	if (h->hub != NULL)
+		pthread_mutex_unlock(&h->hub->mu);
+}
+
+static struct store **held_store(struct http_held *h)
+{
+	return h->hub != NULL ? &h->hub->st : &h->st;
+}
+
+int http_held_check(struct http_req *r, struct http_held *h)
+{
+	const char *err = "the message store cannot be opened";
+	struct store **st = held_store(h);
+
+	if (h->hub == NULL)
+		return http_store_check(r, st);
+	/* As http_store_check(), but a replaced file is a reset for every
+	 * thread that shares the connection. */
+	held_lock(h);
+	if (*st != NULL && store_replaced(*st))
+		hub_reset(h->hub);
+	if (*st == NULL)
+		*st = store_open(NULL, &err);
+	held_unlock(h);
+	if (*st != NULL)
+		return 0;
+	http_send_error(r, 503, err, HTTP_RETRY_AFTER);
+	return -1;
+}
+
+void http_held_fail(struct http_req *r, struct http_held *h)
+{
+	if (h->hub == NULL) {
+		http_store_fail(r, &h->st);
+		return;
+	}
+	http_send_error(r, 503, "the message store failed", HTTP_RETRY_AFTER);
+}
+
+int http_held_last_id(struct http_held *h, int64_t *id)
+{
+	struct store *st;
+	int rc = -1;
+
+	held_lock(h);
+	if ((st = *held_store(h)) != NULL)
+		rc = store_last_id(st, id);
+	held_unlock(h);
+	return rc;
+}
+
+int http_held_read_last(struct http_held *h, const char *channel, int limit,
+                        struct store_msgs *out)
+{
+	struct store *st;
+	int rc = -1;
+
+	out->v = NULL;
+	out->n = 0;
+	held_lock(h);
+	if ((st = *held_store(h)) != NULL)
+		rc = store_read_last(st, channel, limit, out);
+	held_unlock(h);
+	return rc;
+}
+
+/* The window's messages after since (at most limit) into out, copied.
+ * 1 if the window answers for since (perhaps with none), 0 if it does not,
+ * -1 when out of memory.  Under hub->mu. */
+static int window_copy(struct http_held *h, const char *channel, int64_t since,
+                       int limit, struct store_msgs *out)
+{
+	struct hub_chan *ch = h->ch;
+	size_t i = 0, k = 0;
+
+	if (ch == NULL || h->gen != h->hub->gen || since < ch->after ||
+	    strcmp(ch->name, channel) != 0)
+		return 0;
+	h->seen = ch->seq;
+	while (i < ch->n && ch->win[i].id <= since)
+		i++;
+	if (i == ch->n)
+		return 1;
+	if ((out->v = calloc(ch->n - i, sizeof *out->v)) == NULL)
+		return -1;
+	for (; i < ch->n && k < (size_t)limit; i++, k++) {
+		out->v[k] = ch->win[i];
+		out->v[k].json = malloc(ch->win[i].json_len + 1);
+		if (out->v[k].json == NULL) {
+			out->n = k;
+			return -1;
+		}
+		memcpy(out->v[k].json, ch->win[i].json, ch->win[i].json_len + 1);
+	}
+	out->n = k;
+	return 1;
+}
+
+int http_held_read_after(struct http_held *h, const char *channel, int64_t since,
+                         int limit, struct store_msgs *out)
+{
+	struct store *st;
+	int rc = -1;
+
+	out->v = NULL;
+	out->n = 0;
+	held_lock(h);
+	if (h->hub != NULL && (rc = window_copy(h, channel, since, limit, out)) != 0)
+		rc = rc > 0 ? 0 : -1;
+	else if ((st = *held_store(h)) != NULL)
+		rc = store_read_after(st, channel, since, limit, out);
+	held_unlock(h);
+	return rc;
+}
+
+int http_held_poll_read(struct http_held *h, const struct http_cursor *c,
+                        struct http_poll *p)
+{
+	struct store *st;
+	int rc = -1;
+
+	memset(p, 0, sizeof *p);
+	held_lock(h);
+	/* From the window only with a message to answer: an empty answer
+	 * needs the store's newest id (http_poll.h). */
+	if (h->hub != NULL && c->has_since &&
+	    (rc = window_copy(h, c->channel, c->since, c->limit, &p->msgs)) != 0 &&
+	    (rc < 0 || p->msgs.n > 0)) {
+		if (rc > 0)
+			p->last_id = p->msgs.v[p->msgs.n - 1].id;
+		rc = rc > 0 ? 0 : -1;
+	} else {
+		store_msgs_free(&p->msgs);
+		rc = (st = *held_store(h)) != NULL ? http_poll_read(st, c, p) : -1;
+	}
+	held_unlock(h);
+	return rc;
+}
+
+int http_held_watch(struct http_held *h, const char *channel, int64_t after)
+{
+	struct hub *hub = h->hub;
+	struct store *st = *held_store(h);
+	struct hub_chan *ch;
+	int64_t newest;
+	int rc = -1;
+
+	if (h->watching || strlen(channel) > STORE_CHANNEL_MAX)
+		return -1;               /* one channel per request */
+	if (hub == NULL) {
+		if (st == NULL || store_watch(st, channel, after) < 0)
+			return -1;
+		strcpy(h->channel, channel);
+		h->watching = 1;
+		return 0;
+	}
+	pthread_mutex_lock(&hub->mu);
+	if ((st = hub->st) == NULL || store_watch(st, channel, after) < 0)
+		goto out;
+	if ((ch = chan_find(hub, channel)) == NULL) {
+		/* The newest id after the watch is armed: anything above it is
+		 * announced to the hub (the file comment). */
+		if (store_last_id(st, &newest) < 0 || (ch = calloc(1, sizeof *ch)) == NULL) {
+			store_unwatch(st, channel);
+			goto out;
+		}
+		strcpy(ch->name, channel);
+		ch->gen = hub->gen;
+		ch->after = ch->cursor = newest;
+		cond_init_monotonic(&ch->cond);
+		ch->next = hub->chans;
+		hub->chans = ch;
+	}
+	ch->watchers++;
+	strcpy(h->channel, channel);
+	h->watching = 1;
+	h->ch = ch;
+	h->gen = hub->gen;
+	h->seen = ch->seq;
+	rc = 0;
+out:
+	pthread_mutex_unlock(&hub->mu);
+	if (rc == 0)
+		hub_poke(hub);           /* the watch may have news already */
+	return rc;
+}
+
+void http_held_unwatch(struct http_held *h)
+{
+	struct store *st;
+
+	if (!h->watching)
+		return;
+	held_lock(h);
+	st = *held_store(h);
+	/* A watch of a replaced store died with its connection. */
+	if (st != NULL && (h->hub == NULL || h->gen == h->hub->gen))
+		store_unwatch(st, h->channel);
+	if (h->ch != NULL)
+		chan_release(h->hub, h->ch);
+	h->ch = NULL;
+	h->watching = 0;
+	held_unlock(h);
+}
+
+int http_held_wait(struct http_held *h, int timeout_ms)
+{
+	struct hub *hub = h->hub;
+	struct timespec until;
+	int rc = 0;
+
+	if (hub == NULL)
+		return h->st != NULL ? store_wait(h->st, timeout_ms) : -1;
+	if (timeout_ms < 0)
+		timeout_ms = 24 * 3600 * 1000;   /* "forever", for a timed wait */
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&hub->mu);
+	for (;;) {
+		if (hub->stopping)
+			break;              /* the caller sees http_stopping() */
+		if (h->ch == NULL)
+			rc = -1;
+		else if (h->gen != hub->gen)
+			rc = STORE_WAIT_RESET;
+		else if (h->ch->seq != h->seen)
+			rc = STORE_WAIT_CHANGE;
+		if (rc != 0 || timeout_ms == 0 ||
+		    pthread_cond_timedwait(&h->ch->cond, &hub->mu, &until) == ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&hub->mu);
+	return rc;
+}
+
+int http_held_reopen(struct http_held *h)
+{
+	struct hub *hub = h->hub;
+	int64_t deadline = clock_now_ms() + STORE_REOPEN_MS;
+
+	if (hub == NULL) {
+		h->watching = 0;         /* the watch went with the connection */
+		return store_reopen(&h->st);
+	}
+	pthread_mutex_lock(&hub->mu);
+	if (h->ch != NULL)
+		chan_release(hub, h->ch);
+	h->ch = NULL;
+	h->watching = 0;
+	/* The hub opened the new file, unless it was not there yet: an admin's
+	 * "rm; sqlite3 < schema.sql" is two steps (store_reopen()). */
+	while (hub->st == NULL && (hub->st = store_open(NULL, NULL)) == NULL &&
+	       clock_now_ms() < deadline) {
+		pthread_mutex_unlock(&hub->mu);
+		usleep(50 * 1000);
+		pthread_mutex_lock(&hub->mu);
+	}
+	pthread_mutex_unlock(&hub->mu);
+	hub_poke(hub);
+	return hub->st != NULL ? 0 : -1;
+}
+
+/* ---- the threaded process --------------------------------------------------------- */
+
+static void *request_thread(void *arg)
+{
+	struct hub *hub = arg;
+	struct http_held h = { .hub = hub };
+	struct http_req r;
+	FCGX_Request req;
+
+	FCGX_InitRequest(&req, 0, 0);   /* fd 0: the listening socket (FastCGI spec §2.2) */
+	for (;;) {
+		int rc;
+
+		pthread_mutex_lock(&hub->accept_mu);
+		rc = http_stopping() ? -1 : FCGX_Accept_r(&req);
+		pthread_mutex_unlock(&hub->accept_mu);
+		if (rc < 0)
+			break;
+		pthread_mutex_lock(&hub->mu);
+		hub->busy++;
+		pthread_mutex_unlock(&hub->mu);
+
+		http_req_init(&r, req.in, req.out, req.err, req.envp);
+		hub->handle(&r, &h);
+		http_held_unwatch(&h);           /* in case the handler did not */
+		http_req_drain(&r);
+		FCGX_Finish_r(&req);             /* the answer's end, before busy-- */
+
+		pthread_mutex_lock(&hub->mu);
+		if (--hub->busy == 0)
+			pthread_cond_broadcast(&hub->idle);
+		pthread_mutex_unlock(&hub->mu);
+	}
+	FCGX_Free(&req, 1);
+	pthread_mutex_lock(&hub->mu);
+	if (--hub->alive == 0)
+		pthread_cond_broadcast(&hub->idle);
+	pthread_mutex_unlock(&hub->mu);
+	hub_poke(hub);
+	return NULL;
+}
+
+/* SIGTERM: every held request ends (its wait returns and it sees
+ * http_stopping()); the process exits once none is in progress.  Threads
+ * still blocked in accept() hold no request: exit() ends them. */
+static void hub_stop(struct hub *hub)
+{
+	pthread_mutex_lock(&hub->mu);
+	hub->stopping = 1;
+	for (struct hub_chan *ch = hub->chans; ch != NULL; ch = ch->next)
+		pthread_cond_broadcast(&ch->cond);
+	while (hub->busy > 0)
+		pthread_cond_wait(&hub->idle, &hub->mu);
+	pthread_mutex_unlock(&hub->mu);
+}
+
+/* The main thread: the one change wait of the process. */
+static void hub_run(struct hub *hub, const sigset_t *unblocked)
+{
+	for (;;) {
+		struct pollfd pfd[2] = { { .fd = hub->poke_fd, .events = POLLIN },
+		                         { .fd = -1, .events = POLLIN } };
+		struct timespec ts, *tsp = NULL;
+		int next = NO_STORE_RETRY_MS, rc = 0;
+		uint64_t pokes;
+
+		pthread_mutex_lock(&hub->mu);
+		if (hub->alive == 0) {
+			pthread_mutex_unlock(&hub->mu);
+			return;
+		}
+		if (hub->st != NULL) {
+			pfd[1].fd = store_wait_fd(hub->st);
+			next = store_wait_next_ms(hub->st);
+			if (hub->read_failed && (next < 0 || next > NO_STORE_RETRY_MS))
+				next = NO_STORE_RETRY_MS;
+		}
+		pthread_mutex_unlock(&hub->mu);
+		if (next >= 0) {
+			ts.tv_sec = next / 1000;
+			ts.tv_nsec = (long)(next % 1000) * 1000000;
+			tsp = &ts;
+		}
+		/* SIGTERM is blocked except inside ppoll(): it cannot slip in
+		 * between the check and the sleep. */
+		if (http_stopping() ||
+		    (ppoll(pfd, 2, tsp, unblocked) < 0 && errno == EINTR && http_stopping())) {
+			hub_stop(hub);
+			return;
+		}
+		if (read(hub->poke_fd, &pokes, sizeof pokes) < 0 && errno != EAGAIN)
+			return;
+		pthread_mutex_lock(&hub->mu);
+		if (hub->st != NULL)
+			rc = store_wait_check(hub->st);
+		/* A read that failed (the store busy past its timeout) is tried
+		 * again shortly; the windows stay as they were, nothing is lost. */
+		if (rc == STORE_WAIT_CHANGE || (rc == 0 && hub->read_failed && hub->st != NULL))
+			hub->read_failed = hub_read(hub) < 0;
+		if (rc == STORE_WAIT_RESET)
+			hub_reset(hub);
+		pthread_mutex_unlock(&hub->mu);
+	}
+}
+
+static int serve_threads(struct hub *hub, int n)
+{
+	sigset_t term, old;
+	pthread_attr_t attr;
+	pthread_t t;
+	int started = 0;
+
+	http_init();
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	/* The request threads inherit a mask with SIGTERM blocked: the signal
+	 * goes to the hub, whose ppoll() it interrupts. */
+	pthread_sigmask(SIG_BLOCK, &term, &old);
+	sigdelset(&old, SIGTERM);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, THREAD_STACK);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	hub->alive = (unsigned)n;
+	for (int i = 0; i < n; i++)
+		if (pthread_create(&t, &attr, request_thread, hub) == 0)
+			started++;
+	pthread_attr_destroy(&attr);
+	pthread_mutex_lock(&hub->mu);
+	hub->alive -= (unsigned)(n - started);
+	pthread_mutex_unlock(&hub->mu);
+	if (started == 0)
+		return 1;
+	hub_run(hub, &old);
+	/* Leave at once: the threads blocked in accept() hold nothing. */
+	pthread_mutex_lock(&hub->mu);
+	store_close(hub->st);
+	hub->st = NULL;
+	fflush(NULL);
+	_exit(0);
+}
+
+int http_held_serve(void (*handle)(struct http_req *r, struct http_held *h))
+{
+	int threads = settings_int("RT_FCGI_THREADS", 1, HTTP_HELD_THREADS_MAX, 1);
+	struct http_held h = { .hub = NULL };
+	struct http_req r;
+
+	http_init();
+	if (threads > 1 && !FCGX_IsCGI()) {
+		static struct hub hub = { .mu = PTHREAD_MUTEX_INITIALIZER,
+		                          .accept_mu = PTHREAD_MUTEX_INITIALIZER };
+		cond_init_monotonic(&hub.idle);
+		hub.handle = handle;
+		hub.st = store_open(NULL, NULL);   /* retried per request */
+		if ((hub.poke_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) >= 0)
+			return serve_threads(&hub, threads);
+		/* no eventfd: serve one at a time, as below */
+	}
+	/* FastCGI: one request after another; CGI: exactly one. */
+	h.st = store_open(NULL, NULL);       /* retried per request */
+	while (http_accept(&r) >= 0) {
+		handle(&r, &h);
+		http_held_unwatch(&h);
+	}
+	store_close(h.st);
+	return 0;
+}
