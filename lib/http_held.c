@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -468,6 +469,14 @@ int http_held_reopen(struct http_held *h)
 
 /* ---- the threaded process --------------------------------------------------------- */
 
+/*
+ * A request thread's name says whether it holds a request: `ps -L -C
+ * sse.fcgi -o tid,comm` (or /proc/PID/task/TID/comm) shows who is busy, as
+ * the process list does for one-request processes.  The tests count them.
+ */
+#define THREAD_IDLE "rtlab-idle"
+#define THREAD_BUSY "rtlab-busy"
+
 static void *request_thread(void *arg)
 {
 	struct hub *hub = arg;
@@ -476,6 +485,7 @@ static void *request_thread(void *arg)
 	FCGX_Request req;
 
 	FCGX_InitRequest(&req, 0, 0);   /* fd 0: the listening socket (FastCGI spec §2.2) */
+	prctl(PR_SET_NAME, THREAD_IDLE);
 	for (;;) {
 		int rc;
 
@@ -487,12 +497,14 @@ static void *request_thread(void *arg)
 		pthread_mutex_lock(&hub->mu);
 		hub->busy++;
 		pthread_mutex_unlock(&hub->mu);
+		prctl(PR_SET_NAME, THREAD_BUSY);
 
 		http_req_init(&r, req.in, req.out, req.err, req.envp);
 		hub->handle(&r, &h);
 		http_held_unwatch(&h);           /* in case the handler did not */
 		http_req_drain(&r);
 		FCGX_Finish_r(&req);             /* the answer's end, before busy-- */
+		prctl(PR_SET_NAME, THREAD_IDLE);
 
 		pthread_mutex_lock(&hub->mu);
 		if (--hub->busy == 0)
