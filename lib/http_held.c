@@ -67,7 +67,7 @@ struct hub_chan {
 	pthread_cond_t cond;        /* its threads sleep here */
 };
 
-struct hub {
+struct http_held_hub {
 	pthread_mutex_t mu;
 	struct store *st;           /* shared; NULL until opened */
 	unsigned gen;               /* bumped when the store is replaced */
@@ -75,6 +75,8 @@ struct hub {
 	int poke_fd;                /* eventfd: "look at the watches again" */
 	int stopping;               /* SIGTERM seen by the hub */
 	int read_failed;            /* the last read failed: again soon */
+	int quit;                   /* http_held_hub_run() returns */
+	unsigned long reads;        /* store reads for the windows (the cost) */
 	unsigned alive, busy;       /* request threads running, in a request */
 	pthread_cond_t idle;        /* busy reached 0, or alive did */
 	pthread_mutex_t accept_mu;  /* FCGX_Accept_r one thread at a time */
@@ -82,7 +84,7 @@ struct hub {
 };
 
 struct http_held {
-	struct hub *hub;            /* NULL: one request at a time, st below */
+	struct http_held_hub *hub;            /* NULL: one request at a time, st below */
 	struct store *st;
 	char channel[STORE_CHANNEL_MAX + 1];
 	int watching;
@@ -93,7 +95,7 @@ struct http_held {
 
 /* ---- the shared store, under hub->mu --------------------------------------- */
 
-static struct hub_chan *chan_find(struct hub *hub, const char *name)
+static struct hub_chan *chan_find(struct http_held_hub *hub, const char *name)
 {
 	for (struct hub_chan *ch = hub->chans; ch != NULL; ch = ch->next)
 		if (ch->gen == hub->gen && strcmp(ch->name, name) == 0)
@@ -101,7 +103,7 @@ static struct hub_chan *chan_find(struct hub *hub, const char *name)
 	return NULL;
 }
 
-static void chan_release(struct hub *hub, struct hub_chan *ch)
+static void chan_release(struct http_held_hub *hub, struct hub_chan *ch)
 {
 	if (--ch->watchers > 0)
 		return;
@@ -141,7 +143,7 @@ static void chan_append(struct hub_chan *ch, struct store_msg *m)
 }
 
 /* After a change: one read per held channel, the news to its threads. */
-static int hub_read(struct hub *hub)
+static int hub_read(struct http_held_hub *hub)
 {
 	for (struct hub_chan *ch = hub->chans; ch != NULL; ch = ch->next) {
 		struct store_msgs ms = { NULL, 0 };
@@ -150,6 +152,7 @@ static int hub_read(struct hub *hub)
 		if (ch->gen != hub->gen)
 			continue;
 		do {
+			hub->reads++;
 			if (store_read_after(hub->st, ch->name, ch->cursor, STORE_READ_MAX,
 			                     &ms) < 0)
 				return -1;
@@ -172,7 +175,7 @@ static int hub_read(struct hub *hub)
  * retries), start a new generation, and wake every thread: its wait answers
  * STORE_WAIT_RESET, and it watches again on the new store.
  */
-static void hub_reset(struct hub *hub)
+static void hub_reset(struct http_held_hub *hub)
 {
 	store_close(hub->st);
 	hub->st = store_open(NULL, NULL);
@@ -182,7 +185,7 @@ static void hub_reset(struct hub *hub)
 		pthread_cond_broadcast(&ch->cond);
 }
 
-static void hub_poke(struct hub *hub)
+static void hub_poke(struct http_held_hub *hub)
 {
 	uint64_t one = 1;
 
@@ -213,6 +216,7 @@ int http_held_check(struct http_req *r, struct http_held *h)
 {
 	const char *err = "the message store cannot be opened";
 	struct store **st = held_store(h);
+	int open;
 
 	if (h->hub == NULL)
 		return http_store_check(r, st);
@@ -223,8 +227,9 @@ int http_held_check(struct http_req *r, struct http_held *h)
 		hub_reset(h->hub);
 	if (*st == NULL)
 		*st = store_open(NULL, &err);
+	open = *st != NULL;
 	held_unlock(h);
-	if (*st != NULL)
+	if (open)
 		return 0;
 	http_send_error(r, 503, err, HTTP_RETRY_AFTER);
 	return -1;
@@ -341,7 +346,7 @@ int http_held_poll_read(struct http_held *h, const struct http_cursor *c,
 
 int http_held_watch(struct http_held *h, const char *channel, int64_t after)
 {
-	struct hub *hub = h->hub;
+	struct http_held_hub *hub = h->hub;
 	struct store *st = *held_store(h);
 	struct hub_chan *ch;
 	int64_t newest;
@@ -407,7 +412,7 @@ void http_held_unwatch(struct http_held *h)
 
 int http_held_wait(struct http_held *h, int timeout_ms)
 {
-	struct hub *hub = h->hub;
+	struct http_held_hub *hub = h->hub;
 	struct timespec until;
 	int rc = 0;
 
@@ -442,8 +447,9 @@ int http_held_wait(struct http_held *h, int timeout_ms)
 
 int http_held_reopen(struct http_held *h)
 {
-	struct hub *hub = h->hub;
+	struct http_held_hub *hub = h->hub;
 	int64_t deadline = clock_now_ms() + STORE_REOPEN_MS;
+	int rc;
 
 	if (hub == NULL) {
 		h->watching = 0;         /* the watch went with the connection */
@@ -462,9 +468,10 @@ int http_held_reopen(struct http_held *h)
 		usleep(50 * 1000);
 		pthread_mutex_lock(&hub->mu);
 	}
+	rc = hub->st != NULL ? 0 : -1;
 	pthread_mutex_unlock(&hub->mu);
 	hub_poke(hub);
-	return hub->st != NULL ? 0 : -1;
+	return rc;
 }
 
 /* ---- the threaded process --------------------------------------------------------- */
@@ -479,7 +486,7 @@ int http_held_reopen(struct http_held *h)
 
 static void *request_thread(void *arg)
 {
-	struct hub *hub = arg;
+	struct http_held_hub *hub = arg;
 	struct http_held h = { .hub = hub };
 	struct http_req r;
 	FCGX_Request req;
@@ -514,7 +521,7 @@ static void *request_thread(void *arg)
 	FCGX_Free(&req, 1);
 	pthread_mutex_lock(&hub->mu);
 	if (--hub->alive == 0)
-		pthread_cond_broadcast(&hub->idle);
+		hub->quit = 1;           /* no more requests: the process ends */
 	pthread_mutex_unlock(&hub->mu);
 	hub_poke(hub);
 	return NULL;
@@ -523,7 +530,7 @@ static void *request_thread(void *arg)
 /* SIGTERM: every held request ends (its wait returns and it sees
  * http_stopping()); the process exits once none is in progress.  Threads
  * still blocked in accept() hold no request: exit() ends them. */
-static void hub_stop(struct hub *hub)
+static void hub_stop(struct http_held_hub *hub)
 {
 	pthread_mutex_lock(&hub->mu);
 	hub->stopping = 1;
@@ -535,7 +542,7 @@ static void hub_stop(struct hub *hub)
 }
 
 /* The main thread: the one change wait of the process. */
-static void hub_run(struct hub *hub, const sigset_t *unblocked)
+static void hub_run(struct http_held_hub *hub, const sigset_t *unblocked)
 {
 	for (;;) {
 		struct pollfd pfd[2] = { { .fd = hub->poke_fd, .events = POLLIN },
@@ -545,7 +552,7 @@ static void hub_run(struct hub *hub, const sigset_t *unblocked)
 		uint64_t pokes;
 
 		pthread_mutex_lock(&hub->mu);
-		if (hub->alive == 0) {
+		if (hub->quit) {
 			pthread_mutex_unlock(&hub->mu);
 			return;
 		}
@@ -583,7 +590,7 @@ static void hub_run(struct hub *hub, const sigset_t *unblocked)
 	}
 }
 
-static int serve_threads(struct hub *hub, int n)
+static int serve_threads(struct http_held_hub *hub, int n)
 {
 	sigset_t term, old;
 	pthread_attr_t attr;
@@ -619,29 +626,101 @@ static int serve_threads(struct hub *hub, int n)
 	_exit(0);
 }
 
+/* ---- the hub and a request's handle, also for the tests ------------------------ */
+
+struct http_held_hub *http_held_hub_open(void)
+{
+	struct http_held_hub *hub = calloc(1, sizeof *hub);
+
+	if (hub == NULL)
+		return NULL;
+	if ((hub->poke_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+		free(hub);
+		return NULL;
+	}
+	pthread_mutex_init(&hub->mu, NULL);
+	pthread_mutex_init(&hub->accept_mu, NULL);
+	cond_init_monotonic(&hub->idle);
+	hub->st = store_open(NULL, NULL);    /* retried per request */
+	return hub;
+}
+
+void http_held_hub_run(struct http_held_hub *hub)
+{
+	hub_run(hub, NULL);
+}
+
+void http_held_hub_stop(struct http_held_hub *hub)
+{
+	pthread_mutex_lock(&hub->mu);
+	hub->quit = 1;
+	pthread_mutex_unlock(&hub->mu);
+	hub_poke(hub);
+}
+
+void http_held_hub_close(struct http_held_hub *hub)
+{
+	if (hub == NULL)
+		return;
+	while (hub->chans != NULL) {         /* a test's handles left watching */
+		hub->chans->watchers = 1;
+		chan_release(hub, hub->chans);
+	}
+	store_close(hub->st);
+	close(hub->poke_fd);
+	pthread_cond_destroy(&hub->idle);
+	pthread_mutex_destroy(&hub->accept_mu);
+	pthread_mutex_destroy(&hub->mu);
+	free(hub);
+}
+
+unsigned long http_held_hub_reads(struct http_held_hub *hub)
+{
+	unsigned long n;
+
+	pthread_mutex_lock(&hub->mu);
+	n = hub->reads;
+	pthread_mutex_unlock(&hub->mu);
+	return n;
+}
+
+struct http_held *http_held_new(struct http_held_hub *hub)
+{
+	struct http_held *h = calloc(1, sizeof *h);
+
+	if (h != NULL && (h->hub = hub) == NULL)
+		h->st = store_open(NULL, NULL);  /* retried per request */
+	return h;
+}
+
+void http_held_free(struct http_held *h)
+{
+	if (h == NULL)
+		return;
+	http_held_unwatch(h);
+	store_close(h->st);
+	free(h);
+}
+
 int http_held_serve(void (*handle)(struct http_req *r, struct http_held *h))
 {
 	int threads = settings_int("RT_FCGI_THREADS", 1, HTTP_HELD_THREADS_MAX, 1);
-	struct http_held h = { .hub = NULL };
+	struct http_held_hub *hub;
+	struct http_held *h;
 	struct http_req r;
 
 	http_init();
-	if (threads > 1 && !FCGX_IsCGI()) {
-		static struct hub hub = { .mu = PTHREAD_MUTEX_INITIALIZER,
-		                          .accept_mu = PTHREAD_MUTEX_INITIALIZER };
-		cond_init_monotonic(&hub.idle);
-		hub.handle = handle;
-		hub.st = store_open(NULL, NULL);   /* retried per request */
-		if ((hub.poke_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) >= 0)
-			return serve_threads(&hub, threads);
-		/* no eventfd: serve one at a time, as below */
+	if (threads > 1 && !FCGX_IsCGI() && (hub = http_held_hub_open()) != NULL) {
+		hub->handle = handle;
+		return serve_threads(hub, threads);
 	}
 	/* FastCGI: one request after another; CGI: exactly one. */
-	h.st = store_open(NULL, NULL);       /* retried per request */
+	if ((h = http_held_new(NULL)) == NULL)
+		return 1;
 	while (http_accept(&r) >= 0) {
-		handle(&r, &h);
-		http_held_unwatch(&h);
+		handle(&r, h);
+		http_held_unwatch(h);
 	}
-	store_close(h.st);
+	http_held_free(h);
 	return 0;
 }

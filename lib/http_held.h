@@ -93,4 +93,25 @@ int http_held_wait(struct http_held *h, int timeout_ms);
 void http_held_unwatch(struct http_held *h);
 int http_held_reopen(struct http_held *h);
 
+/*
+ * The pieces http_held_serve() is made of, for the unit tests (which run
+ * the hub in a thread of their own and call the functions above as request
+ * threads would):
+ *  - http_held_hub_open(): the shared store ($RT_DB) and the hub; NULL when
+ *    out of memory.  http_held_hub_run() is the change wait's loop, until
+ *    http_held_hub_stop(); http_held_hub_close() after it returned.
+ *  - http_held_hub_reads(): the store reads the hub has made for its
+ *    windows, one per held channel per change (the cost the tests count).
+ *  - http_held_new(hub): a request's handle; with hub NULL, one with a
+ *    store of its own (one request at a time).  http_held_free() accepts NULL.
+ */
+struct http_held_hub;
+struct http_held_hub *http_held_hub_open(void);
+void http_held_hub_run(struct http_held_hub *hub);
+void http_held_hub_stop(struct http_held_hub *hub);
+void http_held_hub_close(struct http_held_hub *hub);
+unsigned long http_held_hub_reads(struct http_held_hub *hub);
+struct http_held *http_held_new(struct http_held_hub *hub);
+void http_held_free(struct http_held *h);
+
 #endif
