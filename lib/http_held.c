@@ -20,11 +20,11 @@
  * a store call or a copy, never across a write to a client.
  *
  * A channel's window holds every message of the channel with an id in
- * (after, cursor]; `cursor` starts at the store's newest id when the first
- * thread watches the channel (read after the watch is armed, so anything
- * newer is announced to the hub: the reasoning of wake.c's "one race").
- * A thread whose own cursor is below `after` (a resumed stream, a thread
- * that fell behind the window) reads the store itself, under the mutex.
+ * (after, cursor]; it starts empty at the cursor of the first thread that
+ * watches the channel, whose watch reports every commit above that cursor
+ * to the hub (the reasoning of wake.c's "one race").  A thread whose own
+ * cursor is below `after` (a resumed stream, a thread that fell behind the
+ * window) reads the store itself, under the mutex.
  */
 #include "http_held.h"
 
@@ -142,29 +142,40 @@ static void chan_append(struct hub_chan *ch, struct store_msg *m)
 	m->json = NULL;
 }
 
-/* After a change: one read per held channel, the news to its threads. */
+/*
+ * After a change: one read per held channel, the news to its threads.  More
+ * than a window's worth after the window (a first watcher far behind, a
+ * burst): the window is refilled with the channel's newest messages instead,
+ * and the threads behind it read the store themselves.
+ */
 static int hub_read(struct http_held_hub *hub)
 {
 	for (struct hub_chan *ch = hub->chans; ch != NULL; ch = ch->next) {
 		struct store_msgs ms = { NULL, 0 };
-		size_t got;
 
 		if (ch->gen != hub->gen)
 			continue;
-		do {
-			hub->reads++;
-			if (store_read_after(hub->st, ch->name, ch->cursor, STORE_READ_MAX,
-			                     &ms) < 0)
-				return -1;
-			for (size_t i = 0; i < ms.n; i++)
-				chan_append(ch, &ms.v[i]);
-			got = ms.n;
+		hub->reads++;
+		if (store_read_after(hub->st, ch->name, ch->cursor, HTTP_HELD_WINDOW + 1,
+		                     &ms) < 0)
+			return -1;
+		if (ms.n > HTTP_HELD_WINDOW) {
 			store_msgs_free(&ms);
-			if (got > 0) {
-				ch->seq++;
-				pthread_cond_broadcast(&ch->cond);
-			}
-		} while (got == STORE_READ_MAX);
+			hub->reads++;
+			if (store_read_last(hub->st, ch->name, HTTP_HELD_WINDOW, &ms) < 0)
+				return -1;
+			for (size_t i = 0; i < ch->n; i++)
+				store_msg_clear(&ch->win[i]);
+			ch->n = 0;
+			ch->after = ms.v[0].id - 1;     /* nothing of the channel between */
+		}
+		for (size_t i = 0; i < ms.n; i++)
+			chan_append(ch, &ms.v[i]);
+		if (ms.n > 0) {
+			ch->seq++;
+			pthread_cond_broadcast(&ch->cond);
+		}
+		store_msgs_free(&ms);
 	}
 	return 0;
 }
@@ -365,15 +376,17 @@ int http_held_watch(struct http_held *h, const char *channel, int64_t after)
 	if ((st = hub->st) == NULL || store_watch(st, channel, after) < 0)
 		goto out;
 	if ((ch = chan_find(hub, channel)) == NULL) {
-		/* The newest id after the watch is armed: anything above it is
-		 * announced to the hub (the file comment). */
+		/* The window starts empty at this thread's cursor: the watch,
+		 * armed after the read that set it, reports every commit above it
+		 * to the hub (the file comment).  Not above the store's newest id:
+		 * a long-poll's since past it is about to be answered "reset". */
 		if (store_last_id(st, &newest) < 0 || (ch = calloc(1, sizeof *ch)) == NULL) {
 			store_unwatch(st, channel);
 			goto out;
 		}
 		strcpy(ch->name, channel);
 		ch->gen = hub->gen;
-		ch->after = ch->cursor = newest;
+		ch->after = ch->cursor = after < newest ? after : newest;
 		cond_init_monotonic(&ch->cond);
 		ch->next = hub->chans;
 		hub->chans = ch;
