@@ -1,41 +1,16 @@
 /*
- * http_held.c — held requests one at a time, or RT_FCGI_THREADS at once
- * sharing one store and one wait (see http_held.h).
- *
- * The threaded process:
- *
- *   request threads (N)                     main thread: the hub
- *   ------------------------------------    -----------------------------------
- *   FCGX_Accept_r (one at a time)           ppoll(store_wait_fd, poke eventfd)
- *   handle(): read its history (store),     store_wait_check(): a watched
- *     http_held_watch(channel) -----poke--> channel moved → read each held
- *     http_held_wait(): sleep on the          channel after its window, append,
- *       channel's condition     <--------     broadcast that channel's condition
- *     http_held_read_after(): copy from
- *       the window, write, flush
- *
- * One mutex (`mu`) guards everything shared: the store connection (SQLite
- * statements are prepared once and reused, so two threads must never step
- * the same one), the channel list and windows, the counters.  It is held for
- * a store call or a copy, never across a write to a client.
- *
- * A channel's window holds every message of the channel with an id in
- * (after, cursor]; it starts empty at the cursor of the first thread that
- * watches the channel, whose watch reports every commit above that cursor
- * to the hub (the reasoning of wake.c's "one race").  A thread whose own
- * cursor is below `after` (a resumed stream, a thread that fell behind the
- * window) reads the store itself, under the mutex.
+ * http_held.c — the store of a held request, and the accept loop that
+ * serves held requests one at a time or RT_FCGI_THREADS at once (see
+ * http_held.h).  With threads, the requests share the process's hub
+ * (lib/http_hub.c: one store connection, one change wait, a window of
+ * messages per channel) and take hub->mu for each store call or copy.
  */
-#include "http_held.h"
+#include "http_hub.h"
 
 #include <errno.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,156 +28,6 @@
 #else
 #define THREAD_STACK (128 * 1024)
 #endif
-#define NO_STORE_RETRY_MS 250   /* the hub without a store looks again */
-
-struct hub_chan {
-	struct hub_chan *next;
-	char name[STORE_CHANNEL_MAX + 1];
-	unsigned gen;               /* the store generation it belongs to */
-	unsigned watchers;
-	int64_t after, cursor;      /* the window: every message in (after, cursor] */
-	struct store_msg win[HTTP_HELD_WINDOW];
-	size_t n;
-	uint64_t seq;               /* bumped when messages are appended */
-	pthread_cond_t cond;        /* its threads sleep here */
-};
-
-struct http_held_hub {
-	pthread_mutex_t mu;
-	struct store *st;           /* shared; NULL until opened */
-	unsigned gen;               /* bumped when the store is replaced */
-	struct hub_chan *chans;
-	int poke_fd;                /* eventfd: "look at the watches again" */
-	int stopping;               /* SIGTERM seen by the hub */
-	int read_failed;            /* the last read failed: again soon */
-	int quit;                   /* http_held_hub_run() returns */
-	unsigned long reads;        /* store reads for the windows (the cost) */
-	unsigned alive, busy;       /* request threads running, in a request */
-	pthread_cond_t idle;        /* busy reached 0, or alive did */
-	pthread_mutex_t accept_mu;  /* FCGX_Accept_r one thread at a time */
-	void (*handle)(struct http_req *, struct http_held *);
-};
-
-struct http_held {
-	struct http_held_hub *hub;            /* NULL: one request at a time, st below */
-	struct store *st;
-	char channel[STORE_CHANNEL_MAX + 1];
-	int watching;
-	struct hub_chan *ch;        /* threaded: the watched channel */
-	unsigned gen;
-	uint64_t seen;              /* ch->seq at this thread's last look */
-};
-
-/* ---- the shared store, under hub->mu --------------------------------------- */
-
-static struct hub_chan *chan_find(struct http_held_hub *hub, const char *name)
-{
-	for (struct hub_chan *ch = hub->chans; ch != NULL; ch = ch->next)
-		if (ch->gen == hub->gen && strcmp(ch->name, name) == 0)
-			return ch;
-	return NULL;
-}
-
-static void chan_release(struct http_held_hub *hub, struct hub_chan *ch)
-{
-	if (--ch->watchers > 0)
-		return;
-	for (struct hub_chan **p = &hub->chans; *p != NULL; p = &(*p)->next)
-		if (*p == ch) {
-			*p = ch->next;
-			break;
-		}
-	for (size_t i = 0; i < ch->n; i++)
-		store_msg_clear(&ch->win[i]);
-	pthread_cond_destroy(&ch->cond);
-	free(ch);
-}
-
-static void cond_init_monotonic(pthread_cond_t *c)
-{
-	pthread_condattr_t a;
-
-	pthread_condattr_init(&a);
-	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);   /* the one clock */
-	pthread_cond_init(c, &a);
-	pthread_condattr_destroy(&a);
-}
-
-/* Appends m (taken over) to the window, dropping the oldest when full. */
-static void chan_append(struct hub_chan *ch, struct store_msg *m)
-{
-	if (ch->n == HTTP_HELD_WINDOW) {
-		ch->after = ch->win[0].id;
-		store_msg_clear(&ch->win[0]);
-		memmove(ch->win, ch->win + 1, (ch->n - 1) * sizeof ch->win[0]);
-		ch->n--;
-	}
-	ch->win[ch->n++] = *m;
-	ch->cursor = m->id;
-	m->json = NULL;
-}
-
-/*
- * After a change: one read per held channel, the news to its threads.  More
- * than a window's worth after the window (a first watcher far behind, a
- * burst): the window is refilled with the channel's newest messages instead,
- * and the threads behind it read the store themselves.
- */
-static int hub_read(struct http_held_hub *hub)
-{
-	for (struct hub_chan *ch = hub->chans; ch != NULL; ch = ch->next) {
-		struct store_msgs ms = { NULL, 0 };
-
-		if (ch->gen != hub->gen)
-			continue;
-		hub->reads++;
-		if (store_read_after(hub->st, ch->name, ch->cursor, HTTP_HELD_WINDOW + 1,
-		                     &ms) < 0)
-			return -1;
-		if (ms.n > HTTP_HELD_WINDOW) {
-			store_msgs_free(&ms);
-			hub->reads++;
-			if (store_read_last(hub->st, ch->name, HTTP_HELD_WINDOW, &ms) < 0)
-				return -1;
-			for (size_t i = 0; i < ch->n; i++)
-				store_msg_clear(&ch->win[i]);
-			ch->n = 0;
-			ch->after = ms.v[0].id - 1;     /* nothing of the channel between */
-		}
-		for (size_t i = 0; i < ms.n; i++)
-			chan_append(ch, &ms.v[i]);
-		if (ms.n > 0) {
-			ch->seq++;
-			pthread_cond_broadcast(&ch->cond);
-		}
-		store_msgs_free(&ms);
-	}
-	return 0;
-}
-
-/*
- * The database file was replaced (or the wait said so): every watch died
- * with the old connection.  Open the new file (once; http_held_reopen()
- * retries), start a new generation, and wake every thread: its wait answers
- * STORE_WAIT_RESET, and it watches again on the new store.
- */
-static void hub_reset(struct http_held_hub *hub)
-{
-	store_close(hub->st);
-	hub->st = store_open(NULL, NULL);
-	hub->gen++;
-	hub->read_failed = 0;
-	for (struct hub_chan *ch = hub->chans; ch != NULL; ch = ch->next)
-		pthread_cond_broadcast(&ch->cond);
-}
-
-static void hub_poke(struct http_held_hub *hub)
-{
-	uint64_t one = 1;
-
-	if (write(hub->poke_fd, &one, sizeof one) < 0)
-		return;                 /* the counter is full: a poke is pending */
-}
 
 /* ---- the store of a held request ---------------------------------------------- */
 
@@ -235,7 +60,7 @@ int http_held_check(struct http_req *r, struct http_held *h)
 	 * thread that shares the connection. */
 	held_lock(h);
 	if (*st != NULL && store_replaced(*st))
-		hub_reset(h->hub);
+		http_hub_reset(h->hub);
 	if (*st == NULL)
 		*st = store_open(NULL, &err);
 	open = *st != NULL;
@@ -375,21 +200,16 @@ int http_held_watch(struct http_held *h, const char *channel, int64_t after)
 	pthread_mutex_lock(&hub->mu);
 	if ((st = hub->st) == NULL || store_watch(st, channel, after) < 0)
 		goto out;
-	if ((ch = chan_find(hub, channel)) == NULL) {
+	if ((ch = http_hub_chan_find(hub, channel)) == NULL) {
 		/* The window starts empty at this thread's cursor: the watch,
 		 * armed after the read that set it, reports every commit above it
 		 * to the hub (the file comment).  Not above the store's newest id:
 		 * a long-poll's since past it is about to be answered "reset". */
-		if (store_last_id(st, &newest) < 0 || (ch = calloc(1, sizeof *ch)) == NULL) {
+		if (store_last_id(st, &newest) < 0 ||
+		    (ch = http_hub_chan_new(hub, channel, after < newest ? after : newest)) == NULL) {
 			store_unwatch(st, channel);
 			goto out;
 		}
-		strcpy(ch->name, channel);
-		ch->gen = hub->gen;
-		ch->after = ch->cursor = after < newest ? after : newest;
-		cond_init_monotonic(&ch->cond);
-		ch->next = hub->chans;
-		hub->chans = ch;
 	}
 	ch->watchers++;
 	strcpy(h->channel, channel);
@@ -401,7 +221,7 @@ int http_held_watch(struct http_held *h, const char *channel, int64_t after)
 out:
 	pthread_mutex_unlock(&hub->mu);
 	if (rc == 0)
-		hub_poke(hub);           /* the watch may have news already */
+		http_hub_poke(hub);           /* the watch may have news already */
 	return rc;
 }
 
@@ -417,7 +237,7 @@ void http_held_unwatch(struct http_held *h)
 	if (st != NULL && (h->hub == NULL || h->gen == h->hub->gen))
 		store_unwatch(st, h->channel);
 	if (h->ch != NULL)
-		chan_release(h->hub, h->ch);
+		http_hub_chan_release(h->hub, h->ch);
 	h->ch = NULL;
 	h->watching = 0;
 	held_unlock(h);
@@ -470,7 +290,7 @@ int http_held_reopen(struct http_held *h)
 	}
 	pthread_mutex_lock(&hub->mu);
 	if (h->ch != NULL)
-		chan_release(hub, h->ch);
+		http_hub_chan_release(hub, h->ch);
 	h->ch = NULL;
 	h->watching = 0;
 	/* The hub opened the new file, unless it was not there yet: an admin's
@@ -483,11 +303,11 @@ int http_held_reopen(struct http_held *h)
 	}
 	rc = hub->st != NULL ? 0 : -1;
 	pthread_mutex_unlock(&hub->mu);
-	hub_poke(hub);
+	http_hub_poke(hub);
 	return rc;
 }
 
-/* ---- the threaded process --------------------------------------------------------- */
+/* ---- the threaded process: request threads ------------------------------------ */
 
 /*
  * A request thread's name says whether it holds a request: `ps -L -C
@@ -536,71 +356,8 @@ static void *request_thread(void *arg)
 	if (--hub->alive == 0)
 		hub->quit = 1;           /* no more requests: the process ends */
 	pthread_mutex_unlock(&hub->mu);
-	hub_poke(hub);
+	http_hub_poke(hub);
 	return NULL;
-}
-
-/* SIGTERM: every held request ends (its wait returns and it sees
- * http_stopping()); the process exits once none is in progress.  Threads
- * still blocked in accept() hold no request: exit() ends them. */
-static void hub_stop(struct http_held_hub *hub)
-{
-	pthread_mutex_lock(&hub->mu);
-	hub->stopping = 1;
-	for (struct hub_chan *ch = hub->chans; ch != NULL; ch = ch->next)
-		pthread_cond_broadcast(&ch->cond);
-	while (hub->busy > 0)
-		pthread_cond_wait(&hub->idle, &hub->mu);
-	pthread_mutex_unlock(&hub->mu);
-}
-
-/* The main thread: the one change wait of the process. */
-static void hub_run(struct http_held_hub *hub, const sigset_t *unblocked)
-{
-	for (;;) {
-		struct pollfd pfd[2] = { { .fd = hub->poke_fd, .events = POLLIN },
-		                         { .fd = -1, .events = POLLIN } };
-		struct timespec ts, *tsp = NULL;
-		int next = NO_STORE_RETRY_MS, rc = 0;
-		uint64_t pokes;
-
-		pthread_mutex_lock(&hub->mu);
-		if (hub->quit) {
-			pthread_mutex_unlock(&hub->mu);
-			return;
-		}
-		if (hub->st != NULL) {
-			pfd[1].fd = store_wait_fd(hub->st);
-			next = store_wait_next_ms(hub->st);
-			if (hub->read_failed && (next < 0 || next > NO_STORE_RETRY_MS))
-				next = NO_STORE_RETRY_MS;
-		}
-		pthread_mutex_unlock(&hub->mu);
-		if (next >= 0) {
-			ts.tv_sec = next / 1000;
-			ts.tv_nsec = (long)(next % 1000) * 1000000;
-			tsp = &ts;
-		}
-		/* SIGTERM is blocked except inside ppoll(): it cannot slip in
-		 * between the check and the sleep. */
-		if (http_stopping() ||
-		    (ppoll(pfd, 2, tsp, unblocked) < 0 && errno == EINTR && http_stopping())) {
-			hub_stop(hub);
-			return;
-		}
-		if (read(hub->poke_fd, &pokes, sizeof pokes) < 0 && errno != EAGAIN)
-			return;
-		pthread_mutex_lock(&hub->mu);
-		if (hub->st != NULL)
-			rc = store_wait_check(hub->st);
-		/* A read that failed (the store busy past its timeout) is tried
-		 * again shortly; the windows stay as they were, nothing is lost. */
-		if (rc == STORE_WAIT_CHANGE || (rc == 0 && hub->read_failed && hub->st != NULL))
-			hub->read_failed = hub_read(hub) < 0;
-		if (rc == STORE_WAIT_RESET)
-			hub_reset(hub);
-		pthread_mutex_unlock(&hub->mu);
-	}
 }
 
 static int serve_threads(struct http_held_hub *hub, int n)
@@ -630,71 +387,13 @@ static int serve_threads(struct http_held_hub *hub, int n)
 	pthread_mutex_unlock(&hub->mu);
 	if (started == 0)
 		return 1;
-	hub_run(hub, &old);
+	http_hub_run(hub, &old);
 	/* Leave at once: the threads blocked in accept() hold nothing. */
 	pthread_mutex_lock(&hub->mu);
 	store_close(hub->st);
 	hub->st = NULL;
 	fflush(NULL);
 	_exit(0);
-}
-
-/* ---- the hub and a request's handle, also for the tests ------------------------ */
-
-struct http_held_hub *http_held_hub_open(void)
-{
-	struct http_held_hub *hub = calloc(1, sizeof *hub);
-
-	if (hub == NULL)
-		return NULL;
-	if ((hub->poke_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
-		free(hub);
-		return NULL;
-	}
-	pthread_mutex_init(&hub->mu, NULL);
-	pthread_mutex_init(&hub->accept_mu, NULL);
-	cond_init_monotonic(&hub->idle);
-	hub->st = store_open(NULL, NULL);    /* retried per request */
-	return hub;
-}
-
-void http_held_hub_run(struct http_held_hub *hub)
-{
-	hub_run(hub, NULL);
-}
-
-void http_held_hub_stop(struct http_held_hub *hub)
-{
-	pthread_mutex_lock(&hub->mu);
-	hub->quit = 1;
-	pthread_mutex_unlock(&hub->mu);
-	hub_poke(hub);
-}
-
-void http_held_hub_close(struct http_held_hub *hub)
-{
-	if (hub == NULL)
-		return;
-	while (hub->chans != NULL) {         /* a test's handles left watching */
-		hub->chans->watchers = 1;
-		chan_release(hub, hub->chans);
-	}
-	store_close(hub->st);
-	close(hub->poke_fd);
-	pthread_cond_destroy(&hub->idle);
-	pthread_mutex_destroy(&hub->accept_mu);
-	pthread_mutex_destroy(&hub->mu);
-	free(hub);
-}
-
-unsigned long http_held_hub_reads(struct http_held_hub *hub)
-{
-	unsigned long n;
-
-	pthread_mutex_lock(&hub->mu);
-	n = hub->reads;
-	pthread_mutex_unlock(&hub->mu);
-	return n;
 }
 
 struct http_held *http_held_new(struct http_held_hub *hub)
