@@ -1,7 +1,7 @@
 /*
  * check_http_held.c — unit tests for lib/http_held.c and lib/http_hub.c: the
- * store of a held
- * request, with a store of its own or through a process's hub.
+ * store of a held request, with a store of its own or through a process's
+ * hub.
  *
  * The hub runs in a thread of the test (http_held_hub_run), as it runs in
  * the main thread of a threaded endpoint; the test calls the handles'
