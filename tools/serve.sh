@@ -25,6 +25,14 @@
 #   STOP_WAIT=10     seconds `stop` waits after SIGTERM before SIGKILL
 #   RT_*             passed to every endpoint and to the helper (RT_DB included;
 #                    default RT_DB is RUN_DIR/db/rtlab.db)
+#   RT_FCGI_THREADS  N > 1: longpoll and sse serve N requests at once per
+#                    process (lib/http_held.h); only under MODE=proxy-fcgi and
+#                    SERVER=lighttpd (mod_fcgid and CGI are not given it).  The
+#                    held pools are then 4 processes (RTLAB_HELD_PROCS), and
+#                    Apache's MaxRequestWorkers / lighttpd's max-connections
+#                    leave room for 1,000 held clients
+#   RTLAB_HELD_PROCS processes per held pool (longpoll, sse): 40, or 4 with
+#                    RT_FCGI_THREADS; RTLAB_PROCS the other pools (4)
 #
 # Everything the server runs or reads is copied into RUN_DIR, which the
 # www-data user can reach even when the checkout lives in a private home
@@ -47,6 +55,20 @@ MPM=${MPM:-event}
 WS=${WS:-1}
 TLS=${TLS:-0}
 APACHE_MODULES=/usr/lib/apache2/modules
+# Held requests per FastCGI process (settings.h's rule: a bad value is 1).
+case ${RT_FCGI_THREADS:-1} in
+''|*[!0-9]*) THREADS=1 ;;
+*) THREADS=${RT_FCGI_THREADS:-1} ;;
+esac
+if [ "$THREADS" -gt 1 ]; then
+	HELD_PROCS=${RTLAB_HELD_PROCS:-4}    # 4 processes × RT_FCGI_THREADS
+	HELD_CLIENTS=1280                    # Apache workers for held clients
+	MAX_CONNECTIONS=2048                 # lighttpd: clients, held or not
+else
+	HELD_PROCS=${RTLAB_HELD_PROCS:-40}   # one held client per process
+	HELD_CLIENTS=256
+	MAX_CONNECTIONS=1024
+fi
 
 die() { echo "serve.sh: $*" >&2; exit 1; }
 
@@ -290,10 +312,14 @@ apache_conf() {
 	# RT_DB and RT_SSE_MAX_AGE reach the endpoints through rtlab-MODE.conf.
 	while IFS='=' read -r name value; do
 		case $name in RT_DB|RT_SSE_MAX_AGE) continue ;; esac
+		# mod_fcgid and CGI keep one request per process: the lesson they
+		# teach (lib/http_held.h).
+		[ "$name" = RT_FCGI_THREADS ] && [ "$MODE" != proxy-fcgi ] && continue
 		pass_env+="PassEnv $name"$'\n'
 		[ "$MODE" = fcgid ] && pass_env+="FcgidInitialEnv $name $(apache_quote "$value")"$'\n'
 	done < <(rt_vars; sanitizer_vars)
 	RUN_DIR=$RUN_DIR PORT=$PORT MPM=$MPM APACHE_MODULES=$APACHE_MODULES \
+	EVENT_SERVER_LIMIT=$((HELD_CLIENTS / 64)) EVENT_MAX_WORKERS=$HELD_CLIENTS \
 	MODULES=${modules%$'\n'} SSE_MAX_AGE_DEFINE=$sse_define USER_GROUP=$user_group \
 	PASS_ENV=${pass_env%$'\n'} TLS_CONF=$tls_conf EXTRA_CONF=$(extra_conf) \
 		"$ROOT/tools/fill-template.sh" "$ROOT/apache-conf/httpd.conf.in" >"$RUN_DIR/conf/httpd.conf"
@@ -306,13 +332,14 @@ apache_conf() {
 
 # mod_proxy_fcgi talks to FastCGI processes somebody else started: here
 # spawn-fcgi, one pool per endpoint on a unix socket in RUN_DIR/run.  The
-# held endpoints get 40 processes (each held client occupies one).
+# held endpoints get 40 processes (each held client occupies one), or 4 with
+# RT_FCGI_THREADS (each holds that many clients).
 spawn_pools() {
 	local f name n
 	for f in "$RUN_DIR"/cgi-bin/*.fcgi; do
 		[ -e "$f" ] || continue
 		name=$(basename "$f" .fcgi)
-		case $name in longpoll|sse) n=${RTLAB_HELD_PROCS:-40} ;; *) n=${RTLAB_PROCS:-4} ;; esac
+		case $name in longpoll|sse) n=$HELD_PROCS ;; *) n=${RTLAB_PROCS:-4} ;; esac
 		local user_opts=()
 		[ -n "$RUN_USER" ] && user_opts=(-u "$RUN_USER" -g "$RUN_USER" -U "$RUN_USER" -G "$RUN_USER")
 		rm -f "$RUN_DIR/run/$name.pids"
@@ -368,6 +395,7 @@ lighttpd_conf() { # — RUN_DIR/conf/lighttpd.conf from apache-conf/lighttpd.con
 	fi
 	RUN_DIR=$RUN_DIR PORT=$PORT DB=$(lighttpd_quote "$RT_DB") WS_PORT=$ws_port \
 	SSE_MAX_AGE=$(lighttpd_quote "${RT_SSE_MAX_AGE:-300}") ENV=${env%$'\n'} \
+	HELD_PROCS=$HELD_PROCS MAX_CONNECTIONS=$MAX_CONNECTIONS \
 	USER_GROUP=$user_group TLS_CONF=$tls_conf EXTRA_CONF=$(extra_conf) \
 		"$ROOT/tools/fill-template.sh" "$ROOT/apache-conf/lighttpd.conf.in" >"$RUN_DIR/conf/lighttpd.conf"
 }
