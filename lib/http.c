@@ -93,6 +93,14 @@ static FCGX_Stream *cgi_stream_init(struct cgi_stream *c, int fd, int reader)
 	return &c->s;
 }
 
+/*
+ * Set by http_read_body() when the request declares a body beyond
+ * HTTP_DRAIN_MAX: it is refused unread, and nothing waits for it later
+ * either (a client that declares 999999999 bytes and sends 30 would hold
+ * the process until the server gives up).  http_req_init() clears it.
+ */
+static int body_abandoned;
+
 /* Reads and drops up to HTTP_DRAIN_MAX more bytes of a request body. */
 static void drain_input(FCGX_Stream *in)
 {
@@ -100,6 +108,8 @@ static void drain_input(FCGX_Stream *in)
 	size_t dropped = 0;
 	int n;
 
+	if (body_abandoned)
+		return;
 	while (dropped < HTTP_DRAIN_MAX &&
 	       (n = FCGX_GetStr(sink, sizeof sink, in)) > 0)
 		dropped += (size_t)n;
@@ -140,24 +150,35 @@ int http_stopping(void)
 	return stop_requested;
 }
 
-int http_accept(struct http_req *r)
+void http_init(void)
 {
-	static struct cgi_stream cgi_in, cgi_out, cgi_err;
 	static int handler_set;
-	static int cgi_served;
-	static FCGX_Stream *prev_in;
-	FCGX_Stream *in, *out, *err;
-	FCGX_ParamArray env;
 
 	/* libfcgi's handlers first: FCGX_Init() catches SIGPIPE (a vanished
 	 * client is then a write error, not death) and installs its SIGTERM
-	 * handler, which ours saves and chains to.  (Until now this happened
-	 * as a side effect of a first FCGX_IsCGI() call.) */
+	 * handler, which ours saves and chains to.  Called before any thread
+	 * starts (lib/http_held.c), so the flag needs no lock. */
 	if (!handler_set) {
 		FCGX_Init();
 		catch_sigterm();
 		handler_set = 1;
 	}
+}
+
+void http_req_drain(struct http_req *r)
+{
+	drain_input(r->in);
+}
+
+int http_accept(struct http_req *r)
+{
+	static struct cgi_stream cgi_in, cgi_out, cgi_err;
+	static int cgi_served;
+	static FCGX_Stream *prev_in;
+	FCGX_Stream *in, *out, *err;
+	FCGX_ParamArray env;
+
+	http_init();
 	/* FCGX_IsCGI(): stdin is not a listening socket (getpeername fails
 	 * with something other than ENOTCONN). */
 	if (!FCGX_IsCGI()) {
@@ -196,6 +217,7 @@ int http_accept(struct http_req *r)
 void http_req_init(struct http_req *r, FCGX_Stream *in, FCGX_Stream *out,
                    FCGX_Stream *err, FCGX_ParamArray env)
 {
+	body_abandoned = 0;
 	r->in = in;
 	r->out = out;
 	r->err = err;
@@ -254,6 +276,9 @@ int http_read_body(struct http_req *r, char *buf, size_t max, size_t *len)
 	if (http_parse_int(cl, 0, LLONG_MAX, &want) < 0)
 		return 400;
 	if ((unsigned long long)want > max) {
+		/* Drop the rest first only when all of it can be dropped. */
+		if ((unsigned long long)want > HTTP_DRAIN_MAX)
+			body_abandoned = 1;
 		drain_input(r->in);
 		return 413;
 	}

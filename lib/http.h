@@ -63,6 +63,20 @@ int http_accept(struct http_req *r);
  */
 int http_stopping(void);
 
+/*
+ * What http_accept() does first, for a process that accepts with
+ * FCGX_Accept_r() from threads instead (lib/http_held.c): FCGX_Init() and the
+ * SIGTERM handler.  Idempotent; call it before starting threads.
+ */
+void http_init(void);
+
+/*
+ * Reads and drops what is left of the request body (at most HTTP_DRAIN_MAX):
+ * a FastCGI connection closed with unread input is reset and the server may
+ * lose the answer.  http_accept() does it for the previous request.
+ */
+void http_req_drain(struct http_req *r);
+
 void http_req_init(struct http_req *r, FCGX_Stream *in, FCGX_Stream *out,
                    FCGX_Stream *err, FCGX_ParamArray env);
 /* FCGX_GetParam for this request; NULL if absent. */
@@ -73,8 +87,10 @@ const char *http_req_param(const struct http_req *r, const char *name);
  * max + 1 bytes, and NUL-terminates it.  Without CONTENT_LENGTH it reads to
  * the end of the input.  Returns 0, or the HTTP status to answer: 413 if the
  * body is above max (up to HTTP_DRAIN_MAX of it is read and dropped first,
- * so the server is not left writing into a connection nobody reads), 400 if
- * CONTENT_LENGTH is malformed or the body is shorter than it says.
+ * so the server is not left writing into a connection nobody reads; a
+ * declared length above HTTP_DRAIN_MAX is refused at once, unread: those
+ * bytes may never come), 400 if CONTENT_LENGTH is malformed or the body is
+ * shorter than it says.
  */
 int http_read_body(struct http_req *r, char *buf, size_t max, size_t *len);
 

@@ -77,13 +77,15 @@ int http_form_get(const char *qs, const char *name, char *buf, size_t buflen,
 
 int http_parse_int(const char *s, long long min, long long max, long long *out)
 {
-	long long v = 0;
-	int neg = 0;
+	/* The magnitude, unsigned: a negative number may reach LLONG_MIN, one
+	 * further than LLONG_MAX (found by tests/fuzz/fuzz_http_query.c). */
+	unsigned long long v = 0, limit = LLONG_MAX;
+	long long n;
 
 	if (s == NULL)
 		return -1;
 	if (*s == '-' && min < 0) {
-		neg = 1;
+		limit = (unsigned long long)LLONG_MAX + 1;
 		s++;
 	}
 	if (*s == '\0')
@@ -91,15 +93,14 @@ int http_parse_int(const char *s, long long min, long long max, long long *out)
 	for (; *s != '\0'; s++) {
 		if (*s < '0' || *s > '9')
 			return -1;
-		if (v > (LLONG_MAX - (*s - '0')) / 10)
+		if (v > (limit - (unsigned)(*s - '0')) / 10)
 			return -1;                   /* would overflow */
-		v = v * 10 + (*s - '0');
+		v = v * 10 + (unsigned)(*s - '0');
 	}
-	if (neg)
-		v = -v;
-	if (v < min || v > max)
+	n = limit == LLONG_MAX ? (long long)v : v == 0 ? 0 : -(long long)(v - 1) - 1;
+	if (n < min || n > max)
 		return -1;
-	*out = v;
+	*out = n;
 	return 0;
 }
 

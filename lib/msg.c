@@ -197,6 +197,51 @@ static int has_nul_escape(const char *p, size_t len)
 	return 0;
 }
 
+/*
+ * SQLite 3.40's json_valid() takes an array or an object where a member name
+ * must be ({"a":1,["b"]:2}, {{"k":"b"}:2}): it checks only that the last
+ * value it parsed was a string, here the one inside (found by
+ * tests/fuzz/fuzz_msg.c).  RFC 8259 §4: a name is a string.  So, on a body
+ * json_valid() accepted, check that in every object the member after '{' or
+ * ',' starts with '"'.  Strings are skipped whole; nothing else is parsed.
+ */
+#define JSON_DEPTH_MAX 2000   /* SQLite's own limit (json.c JSON_MAX_DEPTH) */
+
+static int names_are_strings(const char *p, size_t len)
+{
+	unsigned char in_object[JSON_DEPTH_MAX + 1];
+	int depth = 0, want_name = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = p[i];
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+			continue;
+		if (want_name && c != '"' && c != '}')
+			return 0;
+		want_name = 0;
+		switch (c) {
+		case '"':
+			for (i++; i < len && p[i] != '"'; i++)
+				if (p[i] == '\\')
+					i++;
+			break;
+		case '{': case '[':
+			if (depth == JSON_DEPTH_MAX)
+				return 0;
+			in_object[++depth] = c == '{';
+			want_name = c == '{';
+			break;
+		case '}': case ']':
+			depth -= depth > 0;
+			break;
+		case ',':
+			want_name = depth > 0 && in_object[depth];
+			break;
+		}
+	}
+	return 1;
+}
+
 /* Column pair (type, value) of the members row into one field. */
 static const char *read_member(sqlite3_stmt *q, int col, struct msg_field *f,
                                const char *not_string)
@@ -234,7 +279,8 @@ const char *msg_json_parse(struct msg_json *mj, const char *body, size_t len,
 	sqlite3_bind_text(mj->kind, 1, body, (int)len, SQLITE_STATIC);
 	if (sqlite3_step(mj->kind) != SQLITE_ROW)
 		err = "body cannot be read as JSON";
-	else if ((kind = (const char *)sqlite3_column_text(mj->kind, 0)) == NULL)
+	else if ((kind = (const char *)sqlite3_column_text(mj->kind, 0)) == NULL ||
+	         !names_are_strings(body, len))
 		err = "body is not valid JSON";
 	else if (strcmp(kind, "object") != 0)
 		err = "body is not a JSON object";
@@ -250,11 +296,18 @@ const char *msg_json_parse(struct msg_json *mj, const char *body, size_t len,
 	sqlite3_bind_text(mj->members, 1, body, (int)len, SQLITE_TRANSIENT);
 	if (sqlite3_step(mj->members) != SQLITE_ROW)
 		return "body cannot be read as JSON";
-	if ((err = read_member(mj->members, 0, &f->type, "type is not a string")) ||
-	    (err = read_member(mj->members, 2, &f->channel, "channel is not a string")) ||
+	if ((err = read_member(mj->members, 0, &f->type, "type is not a string")) != NULL) {
+		memset(f, 0, sizeof *f);
+		return err;
+	}
+	if ((err = read_member(mj->members, 2, &f->channel, "channel is not a string")) ||
 	    (err = read_member(mj->members, 4, &f->user, "user is not a string")) ||
 	    (err = read_member(mj->members, 6, &f->text, "text is not a string")) ||
-	    (err = read_member(mj->members, 8, &f->event, "event is not a string")))
+	    (err = read_member(mj->members, 8, &f->event, "event is not a string"))) {
+		struct msg_field type = f->type;
 		memset(f, 0, sizeof *f);
+		f->type = type;            /* a well-formed object with a bad field */
+		f->bad_member = 1;
+	}
 	return err;
 }

@@ -68,6 +68,9 @@ struct msg_fields {
 	struct msg_field user;
 	struct msg_field text;
 	struct msg_field event;
+	int bad_member;            /* msg_json_parse failed only because channel,
+	                              user, text or event is not a string: the body
+	                              is a JSON object, and type (if a string) is read */
 };
 
 /*
@@ -97,7 +100,10 @@ void msg_json_close(struct msg_json *mj);
  * of the members above is present with a type other than string (or
  * null).  Unknown members are ignored; of duplicate members the first
  * counts.  The values are not checked against the message rules: call
- * msg_check_*().
+ * msg_check_*().  When the only fault is a channel, user, text or event of the
+ * wrong type ("text":5), f->bad_member is 1 and f->type is still filled:
+ * the WebSocket helper answers that like any other bad field (an error
+ * frame), not like a frame that is not JSON (close 1008).
  */
 const char *msg_json_parse(struct msg_json *mj, const char *body, size_t len,
                            struct msg_fields *f);

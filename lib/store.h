@@ -98,8 +98,11 @@ int store_replaced(const struct store *st);
  * Stores one message (arguments already checked by msg_fields_check) and fills
  * *out with it as stored (id, ts).  Returns 0, or -1 if the store failed
  * (the message is then not stored).  Caller frees with store_msg_clear().
- * Retention (RT_KEEP per channel, RT_MAX_AGE seconds) is applied now and then
- * after an insert, in its own short transaction.
+ * Retention is applied by every insert, inside its transaction: its
+ * channel keeps at most RT_KEEP messages (+ a slack of RT_KEEP / 8, at most
+ * 64), nothing older than RT_MAX_AGE seconds stays, and a new channel beyond
+ * RT_MAX_CHANNELS evicts the one idle longest (docs/store.md; Redis: the
+ * same bounds with its own trimming, docs/scaling.md).
  */
 int store_insert(struct store *st, const char *channel, const char *user,
                  const char *text, const char *via, struct store_msg *out);

@@ -14,7 +14,9 @@
  *                   (fields c, ts only): store_read_after(st, NULL, ...),
  *                   the helper's fan-out across channels, reads it and
  *                   looks each message up in its channel's stream;
- *   rt:channels     the set of channel names (age retention walks it).
+ *   rt:channels     a sorted set of the channel names, scored by their newest
+ *                   id (RT_MAX_CHANNELS evicts the lowest; age retention
+ *                   walks it).
  * A message is appended by one Lua script (INCR, XADD ×2, SADD, PUBLISH):
  * Redis runs a script atomically (https://redis.io/docs/interact/programmability/eval-intro/),
  * so no reader ever sees an id without its message, nor ids out of order.
@@ -59,11 +61,15 @@
 #define COMMAND_TIMEOUT_MS 2000   /* a stuck Redis: the call fails, not hangs */
 #define PRUNE_EVERY        64     /* age retention every N inserts */
 #define DEFAULT_KEEP       10000  /* messages kept per channel (RT_KEEP) */
+#define DEFAULT_CHANNELS   1000   /* channels kept (RT_MAX_CHANNELS) */
 #define INDEX_KEEP         100000 /* entries kept in rt:all (see docs/scaling.md) */
 #define KEY_MAX            (16 + MSG_CHANNEL_MAX)
 
 /* KEYS: rt:seq rt:ch:<c> rt:all rt:channels;
- * ARGV: channel event user text ts via keep index_keep notify-channel. */
+ * ARGV: channel event user text ts via keep index_keep notify-channel
+ * max-channels ("rt:ch:").  rt:channels scores each channel by its newest
+ * id, so the channel idle longest is the first: a new channel beyond
+ * RT_MAX_CHANNELS evicts it, messages and all (as the SQLite store does). */
 static const char insert_lua[] =
 	"local id = redis.call('INCR', KEYS[1])\n"
 	"local sid = string.format('%d-0', id)\n"
@@ -75,7 +81,16 @@ static const char insert_lua[] =
 	"  redis.call('XADD', KEYS[2], sid, unpack(f))\n"
 	"end\n"
 	"redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], sid, 'c', ARGV[1], 'ts', ARGV[5])\n"
-	"redis.call('SADD', KEYS[4], ARGV[1])\n"
+	"local new = redis.call('ZADD', KEYS[4], id, ARGV[1])\n"
+	"local max = tonumber(ARGV[10])\n"
+	"if new == 1 and max > 0 and redis.call('ZCARD', KEYS[4]) > max then\n"
+	"  for _, c in ipairs(redis.call('ZRANGE', KEYS[4], 0, 0)) do\n"
+	"    if c ~= ARGV[1] then\n"
+	"      redis.call('DEL', ARGV[11] .. c)\n"
+	"      redis.call('ZREM', KEYS[4], c)\n"
+	"    end\n"
+	"  end\n"
+	"end\n"
 	"redis.call('PUBLISH', ARGV[9], string.format('%d', id))\n"
 	"return id\n";
 
@@ -113,7 +128,7 @@ static const char prune_lua[] =
 	"end\n"
 	"if cut == nil or cut == first then return 0 end\n"
 	"redis.call('XTRIM', KEYS[1], 'MINID', cut)\n"
-	"for _, c in ipairs(redis.call('SMEMBERS', KEYS[2])) do\n"
+	"for _, c in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do\n"
 	"  redis.call('XTRIM', ARGV[2] .. c, 'MINID', cut)\n"
 	"end\n"
 	"return 1\n";
@@ -145,7 +160,7 @@ struct redis_store {
 	int replaced;                /* the ids went back: the store was emptied */
 	int64_t pushed;              /* the newest id pushed to us */
 	unsigned inserts;
-	long long keep, max_age_ms;
+	long long keep, max_age_ms, max_channels;
 };
 
 static const struct store_ops redis_ops;
@@ -246,11 +261,14 @@ static redisReply *command(struct redis_store *st, int argc, const char **argv,
 static redisReply *run_script(struct redis_store *st, int which, int nkeys,
                               const char **keys, int nargs, const char **args)
 {
-	const char *argv[16];
-	size_t lens[16];
+	const char *argv[3 + 16];       /* EVALSHA sha n, then at most 16 keys + args */
+	size_t lens[3 + 16];
 	char nk[8];
 	redisReply *r;
 	int argc = 0;
+
+	if (nkeys + nargs > 16)
+		return NULL;
 
 	snprintf(nk, sizeof nk, "%d", nkeys);
 	argv[argc++] = "EVALSHA";
@@ -296,6 +314,7 @@ struct store *store_redis_open(const char *url, const char **errstr)
 	st->base.ops = &redis_ops;
 	st->keep = settings_int("RT_KEEP", 0, LLONG_MAX, DEFAULT_KEEP);
 	st->max_age_ms = settings_int("RT_MAX_AGE", 0, LLONG_MAX / 1000, 0) * 1000;
+	st->max_channels = settings_int("RT_MAX_CHANNELS", 0, LLONG_MAX, DEFAULT_CHANNELS);
 	if ((st->url = strdup(url)) == NULL)
 		goto fail;
 	err = "RT_STORE is not redis://HOST:PORT[/DB]";
@@ -468,7 +487,9 @@ static int rd_insert(struct store *base, const char *channel, const char *event,
 	char key[KEY_MAX], note[KEY_MAX], ts[24], keep[24], index_keep[24];
 	int64_t now = clock_wall_ms(), id;
 	const char *keys[] = { "rt:seq", key, "rt:all", "rt:channels" };
-	const char *args[] = { channel, event, user, text, ts, via, keep, index_keep, note };
+	char max_channels[24];
+	const char *args[] = { channel, event, user, text, ts, via, keep, index_keep, note,
+	                       max_channels, "rt:ch:" };
 	redisReply *r;
 
 	memset(out, 0, sizeof *out);
@@ -477,7 +498,8 @@ static int rd_insert(struct store *base, const char *channel, const char *event,
 	snprintf(ts, sizeof ts, "%lld", (long long)now);
 	snprintf(keep, sizeof keep, "%lld", st->keep);
 	snprintf(index_keep, sizeof index_keep, "%d", INDEX_KEEP);
-	if ((r = run_script(st, S_INSERT, 4, keys, 9, args)) == NULL)
+	snprintf(max_channels, sizeof max_channels, "%lld", st->max_channels);
+	if ((r = run_script(st, S_INSERT, 4, keys, 11, args)) == NULL)
 		return -1;
 	if (r->type != REDIS_REPLY_INTEGER) {
 		freeReplyObject(r);
@@ -716,11 +738,18 @@ static int rd_wait_fd(struct store *base)
 	return sub_open(st) < 0 ? -1 : st->sub->fd;
 }
 
+/* A broken store is reported by every check (-1) until the caller reopens
+ * it; a caller that only retries now and then (the threaded hub of
+ * lib/http_hub.c) must not be told to look again at once, or it spins. */
+#define BROKEN_RECHECK_MS 1000
+
 static int rd_wait_next_ms(struct store *base)
 {
 	struct redis_store *st = rd(base);
 
-	return st->pending || st->broken || st->replaced ? 0 : -1;
+	if (st->pending || st->replaced)
+		return 0;
+	return st->broken ? BROKEN_RECHECK_MS : -1;
 }
 
 /* Reads what the subscription pushed (one read(2) when the fd is readable). */

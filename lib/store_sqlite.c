@@ -19,24 +19,31 @@
  * hold back checkpoints and let the WAL grow).
  */
 #include "store_backend.h"
-#include "clock.h"      /* clock_wall_ms: a message's ts */
+#include "clock.h"      /* clock_now_ms: the one clock */
 #include "settings.h"   /* settings_int: the one RT_* reader */
 #include "wake.h"
 
+#include <errno.h>
 #include <limits.h>
+#include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
 #define BUSY_TIMEOUT_MS     5000   /* longest a writer queues for the lock */
-#define PRUNE_EVERY         64     /* apply retention every N inserts */
 #define DEFAULT_KEEP        10000  /* messages kept per channel */
+#define DEFAULT_CHANNELS    1000   /* channels kept (the idle longest go) */
+#define KEEP_SLACK_MAX      64     /* see keep_slack() */
 
 enum {
 	Q_INSERT, Q_AFTER_CH, Q_AFTER_ALL, Q_LAST_CH, Q_LAST_ID,
-	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_PRUNE_KEEP, Q_PRUNE_AGE, Q_COUNT
+	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_CHANNEL_SIZE, Q_PRUNE_KEEP, Q_OLDEST_TS,
+	Q_PRUNE_AGE, Q_CHANNEL_COUNT, Q_EVICT, Q_COUNT
 };
 
 /* Every read returns STORE_ROW_COLUMNS (lib/store_backend.h): id, channel,
@@ -63,12 +70,43 @@ static const char *const sql_text[Q_COUNT] = {
 	[Q_BEGIN]    = "BEGIN IMMEDIATE",
 	[Q_COMMIT]   = "COMMIT",
 	[Q_ROLLBACK] = "ROLLBACK",
+	/* Retention (retain()): the channels table is kept by triggers
+	 * (CHANNELS_SCHEMA).  Each delete walks the (channel, id) index from
+	 * the oldest end, so it costs what it deletes, not what it keeps. */
+	[Q_CHANNEL_SIZE] =
+		"SELECT n FROM channels WHERE name = ?1",
 	[Q_PRUNE_KEEP] =
 		"DELETE FROM messages WHERE channel = ?1 AND id <= (SELECT id FROM"
-		" messages WHERE channel = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+		" messages WHERE channel = ?1 ORDER BY id LIMIT 1 OFFSET ?2)",
+	[Q_OLDEST_TS] =
+		"SELECT ts FROM messages ORDER BY id LIMIT 1",
 	[Q_PRUNE_AGE] =
-		"DELETE FROM messages WHERE ts < ?1",
+		"DELETE FROM messages WHERE id < (SELECT id FROM messages"
+		" WHERE ts >= ?1 ORDER BY id LIMIT 1)",
+	[Q_CHANNEL_COUNT] =
+		"SELECT count(*) FROM channels",
+	[Q_EVICT] =
+		"DELETE FROM messages WHERE channel IN (SELECT name FROM channels"
+		" WHERE name <> ?1 ORDER BY last_id LIMIT ?2)",
 };
+
+/*
+ * Retention's bookkeeping, as sql/schema.sql declares it: per channel, how
+ * many messages it holds and its newest id, kept exact by two triggers
+ * whoever writes (an endpoint, the helper, the sqlite3 shell).  The last
+ * statement counts what a database made before the table already holds.
+ */
+#define CHANNELS_SCHEMA \
+	"CREATE TABLE IF NOT EXISTS channels (name TEXT PRIMARY KEY," \
+	" n INTEGER NOT NULL, last_id INTEGER NOT NULL) WITHOUT ROWID;" \
+	"CREATE TRIGGER IF NOT EXISTS channels_count_insert AFTER INSERT ON messages" \
+	" BEGIN INSERT INTO channels (name, n, last_id) VALUES (NEW.channel, 1, NEW.id)" \
+	" ON CONFLICT (name) DO UPDATE SET n = n + 1, last_id = NEW.id; END;" \
+	"CREATE TRIGGER IF NOT EXISTS channels_count_delete AFTER DELETE ON messages" \
+	" BEGIN UPDATE channels SET n = n - 1 WHERE name = OLD.channel;" \
+	" DELETE FROM channels WHERE name = OLD.channel AND n <= 0; END;" \
+	"INSERT OR IGNORE INTO channels (name, n, last_id)" \
+	" SELECT channel, count(*), max(id) FROM messages GROUP BY channel;"
 
 struct sqlite_store {
 	struct store base;     /* first: the ops (lib/store_backend.h) */
@@ -79,28 +117,39 @@ struct sqlite_store {
 	ino_t ino;
 	struct wake wake;     /* the change wait and the writer's announcements */
 	int replaced;         /* the wait found the file replaced (sticky) */
-	unsigned inserts;     /* since open, for PRUNE_EVERY */
 	long long keep;       /* RT_KEEP: messages per channel, 0 = unlimited */
 	long long max_age_ms; /* RT_MAX_AGE in ms, 0 = unlimited */
+	long long max_channels; /* RT_MAX_CHANNELS, 0 = unlimited */
 };
 
 /*
  * Brings a database made by an older sql/schema.sql up to this one, so a
- * course server that upgrades keeps its messages.  One step so far: the
- * event column (every older message was a plain "message").  Most opens
- * only look (one read of the schema); the first process to find the column
- * missing adds it under the write lock, and whoever comes second finds it
- * there.  ALTER TABLE ... ADD COLUMN rewrites no row: the default covers
- * them (https://www.sqlite.org/lang_altertable.html#altertabaddcol).
- * Returns 0, or -1 (no messages table, or the change failed).
+ * course server that upgrades keeps its messages.  Two steps so far: the
+ * event column (every older message was a plain "message"), and the
+ * channels table that retention keeps (CHANNELS_SCHEMA, counted from the
+ * messages there).  Most opens only look (one read of the schema); the
+ * first process to find a step missing does it under the write lock, and
+ * whoever comes second finds it done.  ALTER TABLE ... ADD COLUMN rewrites
+ * no row: the default covers them
+ * (https://www.sqlite.org/lang_altertable.html#altertabaddcol).
+ * Returns 0, or -1 (no messages table, or a change failed).
  */
-static int has_event_column(sqlite3 *db)
+static const char *const migration_check[] = {
+	"SELECT 1 FROM pragma_table_info('messages') WHERE name = 'event'",
+	"SELECT 1 FROM sqlite_schema WHERE name = 'channels_count_delete'",
+};
+static const char *const migration_step[] = {
+	"ALTER TABLE messages ADD COLUMN " STORE_EVENT_COLUMN,
+	CHANNELS_SCHEMA,
+};
+
+/* 1 if the step's check finds it done, 0 if not, -1 on error. */
+static int migration_done(sqlite3 *db, int step)
 {
 	sqlite3_stmt *q;
 	int found = 0;
 
-	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('messages')"
-	                       " WHERE name = 'event'", -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, migration_check[step], -1, &q, NULL) != SQLITE_OK)
 		return -1;
 	found = sqlite3_step(q) == SQLITE_ROW;
 	sqlite3_finalize(q);
@@ -109,19 +158,24 @@ static int has_event_column(sqlite3 *db)
 
 static int migrate(sqlite3 *db)
 {
-	int found = has_event_column(db);
+	for (int step = 0; step < 2; step++) {
+		int found = migration_done(db, step);
 
-	if (found != 0)
-		return found < 0 ? -1 : 0;
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return -1;
-	found = has_event_column(db);
-	if (found == 0 && sqlite3_exec(db, "ALTER TABLE messages ADD COLUMN " STORE_EVENT_COLUMN,
-	                               NULL, NULL, NULL) != SQLITE_OK)
-		found = -1;
-	if (sqlite3_exec(db, found < 0 ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		found = -1;
-	return found < 0 ? -1 : 0;
+		if (found < 0)
+			return -1;
+		if (found)
+			continue;
+		if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+			return -1;
+		found = migration_done(db, step);
+		if (found == 0 && sqlite3_exec(db, migration_step[step], NULL, NULL,
+		                               NULL) != SQLITE_OK)
+			found = -1;
+		if (sqlite3_exec(db, found < 0 ? "ROLLBACK" : "COMMIT", NULL, NULL,
+		                 NULL) != SQLITE_OK || found < 0)
+			return -1;
+	}
+	return 0;
 }
 
 static const struct store_ops sqlite_ops;
@@ -142,9 +196,18 @@ struct store *store_sqlite_open(const char *path, const char **errstr)
 	st->wake.fd = st->wake.wal_wd = -1;
 	st->keep = settings_int("RT_KEEP", 0, LLONG_MAX, DEFAULT_KEEP);
 	st->max_age_ms = settings_int("RT_MAX_AGE", 0, LLONG_MAX / 1000, 0) * 1000;
+	st->max_channels = settings_int("RT_MAX_CHANNELS", 0, LLONG_MAX, DEFAULT_CHANNELS);
 	if ((st->path = strdup(path)) == NULL)
 		goto fail;
 
+	/* A database we may not write (chmod a-w, a read-only mount) is
+	 * refused rather than opened read-only: SQLite would create the -shm
+	 * file with the database's own mode, read-only, and that file would
+	 * outlive the spell, so that every write still failed once the
+	 * database was writable again.  Refused, it is a 503 until then. */
+	err = "the message store is read-only";
+	if (access(path, W_OK) < 0 && (errno == EACCES || errno == EROFS))
+		goto fail;
 	err = "the message store cannot be opened";
 	/* No SQLITE_OPEN_CREATE: a missing database is an installation error
 	 * (run sql/schema.sql), not something to paper over with an empty file. */
@@ -230,34 +293,81 @@ static void exec_quiet(struct sqlite_store *st, int which)
 	sqlite3_reset(st->q[which]);
 }
 
-/* Retention, in its own transaction after the insert has committed.  WAL
- * readers keep reading their snapshot while it runs. */
-static void prune(struct sqlite_store *st, const char *channel)
+/* One integer from a one-row query (bound by the caller), or -1. */
+static long long query_int(struct sqlite_store *st, int which)
 {
-	sqlite3_stmt *q;
+	sqlite3_stmt *q = st->q[which];
+	long long v = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
 
-	if (st->keep == 0 && st->max_age_ms == 0)
-		return;
-	if (sqlite3_step(st->q[Q_BEGIN]) != SQLITE_DONE) {
-		sqlite3_reset(st->q[Q_BEGIN]);
-		return;
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return v;
+}
+
+static int exec_ok(struct sqlite_store *st, int which)
+{
+	int rc = sqlite3_step(st->q[which]);
+
+	sqlite3_reset(st->q[which]);
+	sqlite3_clear_bindings(st->q[which]);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/*
+ * A channel may hold up to keep + keep_slack(keep) messages before it is cut
+ * back to keep: deleting a batch now and then writes fewer pages to the WAL
+ * than deleting one row on every insert.  keep / 8, at most 64; 0 below 8.
+ */
+static long long keep_slack(long long keep)
+{
+	return keep / 8 < KEEP_SLACK_MAX ? keep / 8 : KEEP_SLACK_MAX;
+}
+
+/*
+ * Retention, inside the insert's own transaction, so it holds whoever
+ * inserts and however often (one insert per CGI process included), and the
+ * bounds are never exceeded by a committed state:
+ *   - RT_KEEP: the channel just written holds at most keep + slack messages;
+ *   - RT_MAX_AGE: nothing older than max_age stays after an insert;
+ *   - RT_MAX_CHANNELS: when a new channel makes one too many, the channel
+ *     idle longest (smallest newest id) goes, messages and all.
+ * WAL readers keep reading their snapshot meanwhile: retention never blocks
+ * a reader.  Returns 0 or -1 (the insert is then rolled back).
+ */
+static int retain(struct sqlite_store *st, const char *channel)
+{
+	long long n = -1, over;
+
+	if (st->keep > 0 || st->max_channels > 0) {
+		sqlite3_bind_text(st->q[Q_CHANNEL_SIZE], 1, channel, -1, SQLITE_STATIC);
+		if ((n = query_int(st, Q_CHANNEL_SIZE)) < 0)
+			return -1;
 	}
-	sqlite3_reset(st->q[Q_BEGIN]);
-	if (st->keep > 0) {
-		q = st->q[Q_PRUNE_KEEP];
+	if (st->keep > 0 && n > st->keep + keep_slack(st->keep)) {
+		sqlite3_stmt *q = st->q[Q_PRUNE_KEEP];
 		sqlite3_bind_text(q, 1, channel, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 2, st->keep);
-		sqlite3_step(q);
-		sqlite3_reset(q);
-		sqlite3_clear_bindings(q);
+		sqlite3_bind_int64(q, 2, n - st->keep - 1);
+		if (exec_ok(st, Q_PRUNE_KEEP) < 0)
+			return -1;
 	}
 	if (st->max_age_ms > 0) {
-		q = st->q[Q_PRUNE_AGE];
-		sqlite3_bind_int64(q, 1, clock_wall_ms() - st->max_age_ms);
-		sqlite3_step(q);
-		sqlite3_reset(q);
+		int64_t cutoff = clock_wall_ms() - st->max_age_ms;
+		long long oldest = query_int(st, Q_OLDEST_TS);
+		if (oldest >= 0 && oldest < cutoff) {
+			sqlite3_bind_int64(st->q[Q_PRUNE_AGE], 1, cutoff);
+			if (exec_ok(st, Q_PRUNE_AGE) < 0)
+				return -1;
+		}
 	}
-	exec_quiet(st, Q_COMMIT);
+	/* Only a new channel (n == 1) can make one too many. */
+	if (st->max_channels > 0 && n == 1 &&
+	    (over = query_int(st, Q_CHANNEL_COUNT) - st->max_channels) > 0) {
+		sqlite3_bind_text(st->q[Q_EVICT], 1, channel, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st->q[Q_EVICT], 2, over);
+		if (exec_ok(st, Q_EVICT) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* For wake_announce(): a bucket number at or above a new id is from an older
@@ -295,6 +405,8 @@ static int sq_insert(struct store *base, const char *channel, const char *event,
 		ret = 0;
 	sqlite3_reset(q);
 	sqlite3_clear_bindings(q);
+	if (ret == 0 && retain(st, channel) < 0)
+		ret = -1;
 	if (ret == 0) {
 		rc = sqlite3_step(st->q[Q_COMMIT]);
 		sqlite3_reset(st->q[Q_COMMIT]);
@@ -309,8 +421,6 @@ static int sq_insert(struct store *base, const char *channel, const char *event,
 	/* After COMMIT, never before: a waiter woken by the announcement must
 	 * find the row when it reads. */
 	wake_announce(&st->wake, channel, out->id, announced_older, &st->base);
-	if (++st->inserts % PRUNE_EVERY == 0)
-		prune(st, channel);
 	return 0;
 }
 

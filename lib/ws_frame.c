@@ -250,6 +250,11 @@ size_t ws_reader_feed(struct ws_reader *r, unsigned char *buf, size_t len,
 
 			if (left > 0 && n == 0)
 				break;
+			/* The buffer grows with the bytes that arrived, not with
+			 * the length the header declares: a header claiming 64 KiB
+			 * costs nothing until the bytes come. */
+			if (n && msg_reserve(r, n) < 0)
+				return fail(r, ev, used, WS_CLOSE_INTERNAL, "out of memory");
 			ws_mask(p, n, r->frame.mask, r->frame_got);
 			if (r->msg_opcode == WS_OP_TEXT &&
 			    utf8_feed(&r->utf8, p, n) == UTF8_REJECT)
@@ -325,8 +330,6 @@ size_t ws_reader_feed(struct ws_reader *r, unsigned char *buf, size_t len,
 		}
 		if (f.len > WS_MESSAGE_MAX - r->msg_len)
 			return fail(r, ev, used, WS_CLOSE_TOO_BIG, "message over 64 KiB");
-		if (msg_reserve(r, (size_t)f.len) < 0)
-			return fail(r, ev, used, WS_CLOSE_INTERNAL, "out of memory");
 		r->frame = f;
 		r->frame_got = 0;
 		r->in_frame = 1;

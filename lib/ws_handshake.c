@@ -166,6 +166,20 @@ static int key_valid(struct ws_span k)
 	return 1;
 }
 
+/* The last entry of a comma-separated header value, without blanks. */
+static struct ws_span last_entry(struct ws_span v)
+{
+	size_t start = v.len, end = v.len;
+
+	while (start > 0 && v.p[start - 1] != ',')
+		start--;
+	while (start < end && (v.p[start] == ' ' || v.p[start] == '\t'))
+		start++;
+	while (end > start && (v.p[end - 1] == ' ' || v.p[end - 1] == '\t'))
+		end--;
+	return (struct ws_span){ v.p + start, end - start };
+}
+
 /* A span copied into a NUL-terminated buffer; -1 if it does not fit. */
 static int span_copy(struct ws_span s, char *buf, size_t cap)
 {
@@ -227,15 +241,15 @@ int ws_request_check(const struct ws_request *rq, const char *allowed_origins,
 	}
 	if (rq->origin.p) {
 		/* Behind a proxy, Host names the helper; the browser's host is in
-		 * X-Forwarded-Host (its first entry, the client-facing one). */
+		 * X-Forwarded-Host.  Only its last entry is trusted: Apache's
+		 * mod_proxy appends its own entry after whatever the client sent
+		 * ("evil.example, 127.0.0.1:8080" from a forged header), and
+		 * lighttpd's mod_proxy replaces the header with its one value, so
+		 * the last entry is the one our own proxy wrote.  (A browser cannot
+		 * set the header; a script outside one can set anything anyway.) */
 		h = rq->host;
-		if (rq->forwarded_host.p) {
-			const char *comma = memchr(rq->forwarded_host.p, ',',
-			                           rq->forwarded_host.len);
-			h = rq->forwarded_host;
-			if (comma)
-				h.len = (size_t)(comma - h.p);
-		}
+		if (rq->forwarded_host.p)
+			h = last_entry(rq->forwarded_host);
 		if (span_copy(rq->origin, origin, sizeof origin) < 0 ||
 		    span_copy(h, host, sizeof host) < 0 ||
 		    !http_origin_allowed(origin, host, allowed_origins)) {

@@ -29,3 +29,35 @@ CREATE TABLE IF NOT EXISTS messages (
 
 -- Every read is "messages of one channel after an id".
 CREATE INDEX IF NOT EXISTS messages_channel_id ON messages (channel, id);
+
+-- Retention's bookkeeping (lib/store.c, docs/store.md "Retention"): per
+-- channel, how many messages it holds and its newest id.  The two triggers
+-- keep it exact whoever writes (an endpoint, the helper, the sqlite3 shell),
+-- so an insert learns its channel's size with one key lookup instead of
+-- counting rows, and the channel idle longest is the one with the smallest
+-- last_id.  https://www.sqlite.org/lang_createtrigger.html
+CREATE TABLE IF NOT EXISTS channels (
+	name    TEXT    PRIMARY KEY,
+	n       INTEGER NOT NULL,             -- messages stored
+	last_id INTEGER NOT NULL              -- its newest message's id
+) WITHOUT ROWID;
+
+-- A database made before the channels table gets it from store_open()
+-- (lib/store.c migrate(), the same statements as CHANNELS_SCHEMA there);
+-- running this file again does the same.  The triggers and the first count
+-- go in one transaction, so no insert can slip in between and be counted
+-- twice or not at all.
+BEGIN IMMEDIATE;
+CREATE TRIGGER IF NOT EXISTS channels_count_insert AFTER INSERT ON messages
+BEGIN
+	INSERT INTO channels (name, n, last_id) VALUES (NEW.channel, 1, NEW.id)
+	ON CONFLICT (name) DO UPDATE SET n = n + 1, last_id = NEW.id;
+END;
+CREATE TRIGGER IF NOT EXISTS channels_count_delete AFTER DELETE ON messages
+BEGIN
+	UPDATE channels SET n = n - 1 WHERE name = OLD.channel;
+	DELETE FROM channels WHERE name = OLD.channel AND n <= 0;
+END;
+INSERT OR IGNORE INTO channels (name, n, last_id)
+	SELECT channel, count(*), max(id) FROM messages GROUP BY channel;
+COMMIT;

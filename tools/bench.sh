@@ -15,6 +15,8 @@
 #   4. the three concurrency models at 200 and 1,000 held clients: a process
 #      per client (mod_fcgid), requests on threads in a few processes
 #      (mod_proxy_fcgi + RT_FCGI_THREADS), one event loop (the helper)
+#   TLS=1 (or --tls): the comparison table's techniques once more over HTTPS
+#      (rows labelled SERVER-MODE+tls): what TLS costs each technique
 #   5. the store: the table's held rows on SQLite and on Redis, one host, and
 #      on three hosts behind HAProxy on one Redis (tools/bench/store.sh)
 #
@@ -77,6 +79,9 @@ usage: tools/bench.sh [options]            (`make bench` runs it with none)
                          tools/loadgen --help for templates); no server CPU/RSS
       --peer             only the comparison with nginx + nchan (= --only peer)
       --only PART        only that part: table, peer, sweep, scale, models or store
+      --tls              the table again over HTTPS (TLS=1 in the environment too):
+                         the stack started with TLS=1, loadgen --tls (HTTP/1.1
+                         over TLS), rows labelled SERVER-MODE+tls
       --no-sweep, --no-scale, --no-peer, --no-models, --no-store   skip those parts
       --quick            a one-minute smoke run (20 clients, 4 s, small sweep)
       --out DIR          results directory                       (BENCH_OUT, bench-results)
@@ -101,6 +106,11 @@ SCALE_HELD=${BENCH_SCALE_HELD:-100}
 MODELS=${BENCH_MODELS:-200,1000}
 MODEL_PROCS=${BENCH_MODEL_PROCS:-4}
 OUT=${BENCH_OUT:-bench-results}
+# TLS=1 asks for the +tls rows; every stack is started with an explicit
+# TLS= (stack_start), so the variable must not reach serve.sh as it is.
+BENCH_TLS=${TLS:-0}
+unset TLS
+TLS_RUN=0               # 1 while the +tls rows run
 COMPARE=()
 TARGETS=()
 DO_TABLE=1
@@ -127,6 +137,7 @@ while [ $# -gt 0 ]; do
 	--scale-held) SCALE_HELD=$2; shift ;;
 	--compare) COMPARE+=("$2"); shift ;;
 	--target) TARGETS+=("$2"); shift ;;
+	--tls) BENCH_TLS=1 ;;
 	--no-sweep) DO_SWEEP=0 ;;
 	--no-scale) DO_SCALE=0 ;;
 	--models) MODELS=$2; shift ;;
@@ -301,7 +312,7 @@ stack_start() { # server mode limits(0|1) — sets RUN, PORT, WS_PORT (or STACK_
 	for attempt in 1 2 3; do
 		PORT=$(free_port) || { STACK_ERR="no free port"; continue; }
 		err=$(mktemp)
-		RUN=$(env $RUN_ENV PORT=$PORT SERVER=$1 MODE=$2 EXTRA_CONF=$extra \
+		RUN=$(env $RUN_ENV TLS=$TLS_RUN PORT=$PORT SERVER=$1 MODE=$2 EXTRA_CONF=$extra \
 			tools/serve.sh start 2>"$err")
 		{ echo "== $(date -u +%T) $1 $2 port $PORT, attempt $attempt"; cat "$err"; } >>"$OUT/serve.log"
 		if [ -n "$RUN" ]; then
@@ -401,6 +412,7 @@ run() {
 	args=("${args[@]//@PORT@/$PORT}")
 	args=("${args[@]//@WS_PORT@/$WS_PORT}")
 	args=("${args[@]//@HELPER@/$(awk '$3 == "rtlab-wsd" {print $1}' "$pids")}")
+	[ "$TLS_RUN" = 1 ] && args+=(--tls)
 	err=$(mktemp)
 	row=$("$LOADGEN" -q --label "$label" --base "http://127.0.0.1:$PORT" \
 		--pid-file "$pids" "${args[@]}" 2>"$err")
@@ -434,8 +446,9 @@ table_runs() { # csv label server mode
 	fi
 	has longpoll && run "$csv" "$label" "$server" "$mode" 1 -t longpoll "${common[@]}"
 	has sse && run "$csv" "$label" "$server" "$mode" 1 -t sse "${common[@]}"
-	if has ws; then
-		run "$csv" "$label" "$server" "$mode" 1 -t ws "${common[@]}"
+	has ws && run "$csv" "$label" "$server" "$mode" 1 -t ws "${common[@]}"
+	# The helper speaks plain TCP on loopback: no +tls rows for it.
+	if has ws && [ "$TLS_RUN" = 0 ]; then
 		run "$csv" "$helper" "$server" "$mode" 1 -t ws --ws-base "ws://127.0.0.1:@WS_PORT@" "${common[@]}"
 		run "$csv" "$helper-wspub" "$server" "$mode" 1 -t ws --ws-base "ws://127.0.0.1:@WS_PORT@" \
 			--pub-ws "$WSPUB" "${common[@]}"
@@ -464,6 +477,14 @@ part_table() {
 	PART="1. comparison"
 	part_begin comparison.csv "== 1. comparison: $CLIENTS clients, $RATE messages/s for $DURATION s ($SERVER, $MODE)"
 	table_runs "$CSV" "$SERVER-$MODE" "$SERVER" "$MODE"
+	# The same rows over HTTPS: TLS=1 stack, loadgen --tls (HTTP/1.1 in TLS:
+	# a full handshake per connection, then every byte through the record
+	# layer).  What it costs per technique: docs/benchmark.md, "TLS".
+	if [ "$BENCH_TLS" = 1 ]; then
+		TLS_RUN=1
+		table_runs "$CSV" "$SERVER-$MODE+tls" "$SERVER" "$MODE"
+		TLS_RUN=0
+	fi
 	for c in "${COMPARE[@]}"; do
 		s=${c%%:*}; m=fcgid
 		[[ $c == *:* ]] && m=${c#*:}

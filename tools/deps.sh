@@ -7,14 +7,16 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-# Build: compiler, libfcgi, SQLite, OpenSSL's libcrypto, hiredis (the Redis
-# store's client: a small library, so every build has both backends), Check.
-# Servers: Apache (+mod_fcgid), lighttpd, spawn-fcgi for mod_proxy_fcgi.
+# Build: compilers (clang for the fuzzers), libfcgi, SQLite, OpenSSL's libcrypto,
+# hiredis (the Redis store's client: a small library, so every build has both
+# backends), Check.
+# Servers: Apache (+mod_fcgid), lighttpd (+its TLS module), spawn-fcgi for
+# mod_proxy_fcgi; openssl makes the TLS=1 certificate.
 # Tests: curl, wrk, valgrind, Chromium, Node, Debian's python3-websockets.
-PKGS="build-essential pkg-config libfcgi-dev libfcgi-bin libsqlite3-dev sqlite3
-libssl-dev libhiredis-dev check libsubunit-dev apache2 libapache2-mod-fcgid
-lighttpd spawn-fcgi curl wrk valgrind chromium nodejs npm python3-websockets
-procps iproute2 ca-certificates"
+PKGS="build-essential clang pkg-config libfcgi-dev libfcgi-bin libsqlite3-dev sqlite3
+libssl-dev libhiredis-dev check libsubunit-dev apache2 libapache2-mod-fcgid lighttpd
+lighttpd-mod-openssl openssl spawn-fcgi curl wrk valgrind chromium nodejs npm python3-websockets procps
+iproute2 ca-certificates"
 # The benchmark's peer: nginx + nchan (Debian's build of https://nchan.io/).
 BENCH_PKGS="nginx-light libnginx-mod-nchan"
 # Past one host (docs/scaling.md): the Redis server and the HAProxy balancer,

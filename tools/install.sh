@@ -49,9 +49,12 @@ install -m 644 docs/*.md "$DESTDIR$HTDOCS/docs/"
 
 echo "install: configuration -> $DESTDIR$CONF_DIR"
 install -d "$DESTDIR$CONF_DIR"
-for f in apache-conf/rtlab-*.conf apache-conf/lighttpd-rtlab.conf apache-conf/rtlab-wsd.service; do
+for f in apache-conf/rtlab-*.conf apache-conf/lighttpd-rtlab.conf apache-conf/lighttpd-tls.conf apache-conf/rtlab-wsd.service; do
 	[ -f "$f" ] && install -m 644 "$f" "$DESTDIR$CONF_DIR/"
 done
+# lighttpd's JSON 413 page (var.rtlab_errors in lighttpd-rtlab.conf).
+install -d "$DESTDIR$CONF_DIR/lighttpd-errors"
+install -m 644 apache-conf/lighttpd-errors/413.html "$DESTDIR$CONF_DIR/lighttpd-errors/"
 # rtlab.conf from the template serve.sh fills for every private server.
 CGI_BIN=$CGI_BIN DB=$DB WS_PORT=$WS_PORT FCGI_SOCKETS=/run/rtlab \
 CONF_DIR=$CONF_DIR MODE=$MODE \
@@ -71,8 +74,9 @@ fi
 
 cat <<EOF
 install: done.  Nothing was started.  Next, on a Debian Apache:
-  a2enmod $( case $MODE in fcgid) echo fcgid ;; proxy-fcgi) echo proxy_fcgi ;; cgi) echo cgid ;; esac ) proxy proxy_wstunnel setenvif env
+  a2enmod $( case $MODE in fcgid) echo fcgid ;; proxy-fcgi) echo proxy_fcgi ;; cgi) echo cgid ;; esac ) proxy proxy_wstunnel setenvif env alias headers
   a2enconf rtlab && systemctl reload apache2
   cp $CONF_DIR/rtlab-wsd.service /etc/systemd/system/ && systemctl enable --now rtlab-wsd
+HTTPS + HTTP/2: a2enmod ssl http2, then Include $CONF_DIR/rtlab-tls.conf in your <VirtualHost *:443>.
 The pages are then at http://HOST/rtlab/ (README.md, "Installing on a course server").
 EOF

@@ -1,13 +1,13 @@
 // lab-cluster.js — the config lab's experiments past one host (tools/lab.js
 // runs them with the others; docs/scaling.md explains them):
 //
-//   15  two hosts, each its own SQLite: a message sent on one never reaches
+//   17  two hosts, each its own SQLite: a message sent on one never reaches
 //       the clients of the other (the problem);
-//   16  the same two hosts on one Redis: it does, on every transport;
-//   17  sticky vs non-sticky balancing for WebSockets and SSE: clients that
+//   18  the same two hosts on one Redis: it does, on every transport;
+//   19  sticky vs non-sticky balancing for WebSockets and SSE: clients that
 //       reconnect land on any host, and nothing is lost or repeated, because
 //       rtlab's clients carry their cursor — no session lives on a host;
-//   18  a host SIGKILLed under many clients: how many reconnect, how fast
+//   20  a host SIGKILLed under many clients: how many reconnect, how fast
 //       they are back and caught up, lost and duplicated.
 //
 // Every figure is measured by the resuming clients of tests/lib/resume.js
@@ -79,8 +79,8 @@ async function settle(clients) {
 	await sleep(300);           // the long-polls are held by now
 }
 
-// 15: two hosts that do not share their store.
-export async function exp15() {
+// 17: two hosts that do not share their store.
+export async function exp17() {
 	const a = await startStack({ store: 'sqlite' });
 	const b = await startStack({ store: 'sqlite' });
 	try {
@@ -95,7 +95,7 @@ export async function exp15() {
 		const bGot = onB.reduce((n, x) => n + x.c.ids.length, 0);
 		for (const x of [...onA, ...onB]) x.c.stop();
 		return [
-			row(15, 'two hosts, each its own SQLite; 5 sent on host A', 'messages received by clients of host A; of host B (2 s later)',
+			row(17, 'two hosts, each its own SQLite; 5 sent on host A', 'messages received by clients of host A; of host B (2 s later)',
 				`A: ${got(onA)}; B: ${got(onB)}`,
 				bGot === 0 ? 'islands: a message never leaves the host it was sent to' : 'host B heard of them (unexpected)', bGot),
 		];
@@ -105,8 +105,8 @@ export async function exp15() {
 	}
 }
 
-// 16: the same two hosts on one Redis.
-export async function exp16() {
+// 18: the same two hosts on one Redis.
+export async function exp18() {
 	return withCluster({ n: 2 }, async (c) => {
 		const ch = channel('shared');
 		const [n1, n2] = c.nodes;
@@ -125,14 +125,14 @@ export async function exp16() {
 		for (const x of onB) x.c.stop();
 		const ok = report.every((r) => r.got === ids.length && r.lost + r.duplicated === 0);
 		return [
-			row(16, 'two hosts on one Redis; 20 sent on host 1', 'received by clients of host 2 (of 20); p50 from the send on host 1 to the client on host 2',
+			row(18, 'two hosts on one Redis; 20 sent on host 1', 'received by clients of host 2 (of 20); p50 from the send on host 1 to the client on host 2',
 				onB.map((x, i) => `${x.kind} ${report[i].got} (${ms(lat(x))})`).join(', '),
 				ok ? 'shared: every message reaches every host, once, in order' : 'messages missing on host 2', ok ? 1 : 0),
 		];
 	});
 }
 
-// 17: sticky or not, for clients that reconnect.
+// 19: sticky or not, for clients that reconnect.
 async function bounceRun(sticky) {
 	return withCluster({ n: 3, sticky }, async (c) => {
 		const ch = channel(sticky ? 'sticky' : 'rr');
@@ -161,12 +161,12 @@ async function bounceRun(sticky) {
 	});
 }
 
-export async function exp17() {
+export async function exp19() {
 	const out = [];
 	for (const sticky of [false, true]) {
 		const r = await bounceRun(sticky);
 		const avg = r.hosts.reduce((a, b) => a + b, 0) / r.hosts.length;
-		out.push(row(17, sticky ? 'STICKY=1 (cookie), 6 WebSocket + 6 SSE clients' : 'round-robin, 6 WebSocket + 6 SSE clients',
+		out.push(row(19, sticky ? 'STICKY=1 (cookie), 6 WebSocket + 6 SSE clients' : 'round-robin, 6 WebSocket + 6 SSE clients',
 			`${r.conns} connections (each client dropped 3 times); hosts per client; lost, duplicated of ${r.msgs}×${r.n}`,
 			`${avg.toFixed(1)} hosts per client (max ${Math.max(...r.hosts)}); lost ${r.bad.lost}, duplicated ${r.bad.duplicated}`,
 			r.bad.lost + r.bad.duplicated === 0
@@ -176,8 +176,8 @@ export async function exp17() {
 	return out;
 }
 
-// 18: a host crash under many clients.
-export async function exp18({ clients: nWs = Number(process.env.RTLAB_LAB_CLIENTS) || 1000 } = {}) {
+// 20: a host crash under many clients.
+export async function exp20({ clients: nWs = Number(process.env.RTLAB_LAB_CLIENTS) || 1000 } = {}) {
 	return withCluster({ n: 3 }, async (c) => {
 		const ch = channel('crash');
 		const since = await newestId(c.nodes[0].base);
@@ -233,7 +233,7 @@ export async function exp18({ clients: nWs = Number(process.env.RTLAB_LAB_CLIENT
 		const ok = totals.lost + totals.duplicated + totals.outOfOrder === 0 && done.length === onNode2.length
 			&& reconnected.length === held.length;
 		return [
-			row(18, `3 hosts, ${clients.length} clients (${kinds(clients)}); host 2 SIGKILLed mid-stream, 10 msg/s`,
+			row(20, `3 hosts, ${clients.length} clients (${kinds(clients)}); host 2 SIGKILLed mid-stream, 10 msg/s`,
 				'clients on host 2; its WebSockets and SSE streams back on another host; kill → caught up p50 / max; lost, duplicated, out of order (all clients)',
 				`${onNode2.length} (${kinds(onNode2)}); ${reconnected.length} of ${held.length}; ${ms(percentile(done, 50))} / ${ms(done.length ? Math.max(...done) : null)}; `
 				+ `${totals.lost}, ${totals.duplicated}, ${totals.outOfOrder}`,
@@ -243,8 +243,8 @@ export async function exp18({ clients: nWs = Number(process.env.RTLAB_LAB_CLIENT
 }
 
 export const CLUSTER_EXPERIMENTS = [
-	{ id: 15, title: 'Two hosts, each its own SQLite: islands', run: exp15 },
-	{ id: 16, title: 'Two hosts on one Redis: shared', run: exp16 },
-	{ id: 17, title: 'Sticky vs round-robin balancing, clients that reconnect', run: exp17 },
-	{ id: 18, title: 'A host crash under many clients', run: exp18 },
+	{ id: 17, title: 'Two hosts, each its own SQLite: islands', run: exp17 },
+	{ id: 18, title: 'Two hosts on one Redis: shared', run: exp18 },
+	{ id: 19, title: 'Sticky vs round-robin balancing, clients that reconnect', run: exp19 },
+	{ id: 20, title: 'A host crash under many clients', run: exp20 },
 ];

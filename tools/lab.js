@@ -22,6 +22,7 @@
 // run a fast subset and assert the qualitative outcome.
 
 import http from 'node:http';
+import https from 'node:https';
 import http2 from 'node:http2';
 import net from 'node:net';
 import zlib from 'node:zlib';
@@ -31,6 +32,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { startStack } from '../tests/lib/servers.js';
+import { sevenStreams, sevenTabs } from './lab-browser.js';
 import { CLUSTER_EXPERIMENTS } from './lab-cluster.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -92,12 +94,14 @@ function logGist(line) {
 
 // ---- clients ------------------------------------------------------------
 
-// POSTs one message (form-encoded) and returns its id.
+// POSTs one message (form-encoded) and returns its id.  An https:// base is
+// a TLS=1 stack with a self-signed certificate, which the lab accepts.
 export function publish(base, channel, text) {
 	const body = new URLSearchParams({ channel, user: 'lab', text }).toString();
+	const tls = base.startsWith('https:');
 	return new Promise((resolve, reject) => {
-		const req = http.request(`${base}/cgi-bin/send.fcgi`, {
-			method: 'POST', agent: false,
+		const req = (tls ? https : http).request(`${base}/cgi-bin/send.fcgi`, {
+			method: 'POST', agent: false, rejectUnauthorized: !tls,
 			headers: { 'Content-Type': 'application/x-www-form-urlencoded',
 				'Content-Length': Buffer.byteLength(body) },
 		}, (res) => {
@@ -251,17 +255,21 @@ const STREAM_ENV = { RT_SSE_MAX_AGE: '4', RT_SSE_HEARTBEAT: '30' };
 // One streaming measurement: seed three messages (the stream's history),
 // open the stream, publish one live message a second later, classify.
 // p.liveMs is how long the live message took from its publish to the reader.
+// probeOpts.http2: read the stream over HTTP/2 (h2 by ALPN on a TLS=1 stack).
 async function measureStream(opts, label, probeOpts = {}) {
 	return withStack({ ...opts, env: { ...STREAM_ENV, ...(opts.env || {}) } }, async (s) => {
 		const ch = `lab${Date.now() % 100000}`;
 		await seed(s.base, ch, 3);
 		const arrivals = new Map();
-		const probe = sseProbe(sseUrl(s, ch), { maxMs: 9000, ...probeOpts,
+		const session = probeOpts.http2 ? http2.connect(s.base, { rejectUnauthorized: false }) : null;
+		session?.on('error', () => {});
+		const probe = sseProbe(sseUrl(s, ch), { maxMs: 9000, ...probeOpts, http2session: session,
 			onEvent: (id) => arrivals.set(id, now()) });
 		await sleep(1000);
 		const sent = now();
 		const liveId = await publish(s.base, ch, 'live');
 		const p = await probe;
+		session?.close();
 		p.liveMs = arrivals.has(liveId) ? arrivals.get(liveId) - sent : null;
 		return { label, p, kind: classifyStream(p) };
 	});
@@ -706,6 +714,66 @@ export async function exp13() {
 	});
 }
 
+// 15. The same question in Chromium over TLS (TLS=1): one page with 7
+//     EventSources and then a fetch, and 7 tabs of the lab page, over
+//     HTTP/1.1 (Chromium --disable-http2) and over HTTP/2, on Apache and
+//     lighttpd.  Connections are counted by the server (access log client
+//     ports; ss for the tabs).  tools/lab-browser.js does the measuring.
+export async function exp15() {
+	const rows = [];
+	const s1 = (ms) => (ms == null || !Number.isFinite(ms) ? 'never' : sec(ms));
+	for (const [server, label] of [['apache', 'Apache mod_fcgid'], ['lighttpd', 'lighttpd']]) {
+		rows.push(...await withStack({ server, mode: server === 'apache' ? 'fcgid' : undefined, tls: true, ws: true,
+			env: { RT_SSE_MAX_AGE: '5', RT_SSE_HEARTBEAT: '30' } }, async (s) => {
+			const out = [];
+			const runs = [[false, 0, 'HTTP/1.1'], [true, 0, 'HTTP/2, streams first on a fresh connection'],
+				[true, 3, 'HTTP/2, after 3 quick requests']];
+			for (const [http2, warm, what] of runs) {
+				const ch = `lab15${http2 ? 'h2' : 'h1'}w${warm}${Date.now() % 100000}`;
+				await publish(s.base, ch, 'seed');
+				const r = await sevenStreams(s, { http2, warm, channel: ch, waitMs: 15000 });
+				const stalled = !r.fetchBeforeFirstEnd;
+				out.push(row(15, `${label}, ${what}: 7 EventSources, then a fetch`,
+					'streams open before one ended; 7th opened; fetch asked → answered; connections (server log)',
+					`${r.openedBeforeFirstEnd}/7; ${s1(r.lastOpened)}; ${s1(r.fetchStarted)} → ${s1(r.fetch?.answered)} over ${r.fetch?.protocol ?? '?'}; ${r.loggedConnections}`,
+					stalled ? `the 7th stream and the fetch wait until a stream ends (RT_SSE_MAX_AGE 5 s)${http2 ? ', on one connection' : ''}`
+						: 'all seven open and the fetch answers at once, on one connection',
+					stalled ? 'stalled' : 'multiplexed'));
+			}
+			return out;
+		}));
+		rows.push(...await withStack({ server, mode: server === 'apache' ? 'fcgid' : undefined, tls: true, ws: true,
+			env: { RT_SSE_MAX_AGE: '60', RT_SSE_HEARTBEAT: '30' } }, async (s) => {
+			const out = [];
+			for (const http2 of [false, true]) {
+				const ch = `lab15tabs${http2 ? 'h2' : 'h1'}${Date.now() % 100000}`;
+				await publish(s.base, ch, 'seed');
+				const r = await sevenTabs(s, { http2, channel: ch });
+				out.push(row(15, `${label}, ${http2 ? 'HTTP/2' : 'HTTP/1.1'}: 7 tabs of the lab page`,
+					'tabs with all four panes live / with nothing at all, after 8 s; most TCP connections (ss)',
+					`${r.liveTabs} / ${r.deadTabs}; ${r.connections}`,
+					r.liveTabs === 7 ? 'every tab live' : `${7 - r.liveTabs} tabs wait for a free ${http2 ? 'stream' : 'connection'}`,
+					`${r.liveTabs}/7`));
+			}
+			return out;
+		}));
+	}
+	return rows;
+}
+
+// 16. SSE over HTTP/2 (TLS=1, h2 by ALPN) with each Apache mode and lighttpd:
+//     does anything between the endpoint and the HTTP/2 stream hold events
+//     back (H2OutputBuffering, H2StreamMaxMemSize; rtlab-tls.conf)?
+export async function exp16() {
+	return sideBySide([['apache', 'fcgid'], ['apache', 'proxy-fcgi'], ['apache', 'cgi'], ['lighttpd', undefined]],
+		async ([server, mode]) => {
+			const label = `HTTP/2 over TLS, ${server === 'apache' ? `Apache ${mode}` : 'lighttpd'}`;
+			const r = await measureStream({ server, mode, tls: true }, label, { http2: true });
+			return row(16, label, STREAM_MEASURED, streamFigure(r.p),
+				r.kind === 'streamed' ? 'streamed: each event is a DATA frame at once' : `${r.kind}`, r.kind);
+		});
+}
+
 // 14. Polling with and without ETag / If-None-Match.
 export async function exp14() {
 	return withStack({ server: 'apache', mode: 'fcgid' }, async (s) => {
@@ -752,7 +820,9 @@ export const EXPERIMENTS = [
 	{ id: 12, title: 'Vanished SSE client: process held', run: exp12 },
 	{ id: 13, title: 'HTTP/2 (h2c) vs six HTTP/1.1 connections', run: exp13 },
 	{ id: 14, title: 'Polling with and without ETag/304', run: exp14 },
-	// 15-18: past one host (a Redis store, HAProxy): tools/lab-cluster.js.
+	{ id: 15, title: 'Chromium over TLS: 7 streams + a fetch, 7 tabs; HTTP/1.1 vs HTTP/2', run: exp15 },
+	{ id: 16, title: 'SSE over HTTP/2 (TLS) per mode: streamed or buffered', run: exp16 },
+	// 17-20: past one host (a Redis store, HAProxy): tools/lab-cluster.js.
 	...CLUSTER_EXPERIMENTS,
 ];
 

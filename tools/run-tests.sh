@@ -12,6 +12,8 @@
 #   6. browser tests (node --test tests/browser/): headless Debian chromium
 #   7. documentation (node --test tests/docs/): every relative link resolves
 #      inside the repository, no file points at the developers' shared dir
+#   7. the fuzzers (tests/fuzz/, clang libFuzzer + ASan/UBSan), each for
+#      RT_FUZZ_SECONDS (default 15) over its seeds; `make fuzz` runs longer
 #
 # RT_TEST_QUICK=1 skips valgrind and the sanitizer pass (for a quick local run).
 set -u
@@ -30,7 +32,7 @@ mkdir -p "$LOG_DIR"
 # or, on a first run, this part's pace so far.
 PARTS=(build unit)
 [ "${RT_TEST_QUICK:-0}" != 1 ] && PARTS+=(valgrind asan asan-integration)
-PARTS+=(integration redis-store browser docs)
+PARTS+=(fuzz integration redis-store browser docs)
 declare -A LAST=()
 if [ -f "$LOG_DIR/durations" ]; then
 	while read -r p t; do LAST[$p]=$t; done <"$LOG_DIR/durations"
@@ -125,6 +127,30 @@ run_node_files() { # label files [env...]
 	done
 }
 
+# Each libFuzzer target for a short, bounded run (docs/fuzzing.md): its
+# seeds, then new inputs until the time is up, in a scratch working corpus.
+# A target counts as one test: passed if it ends without a finding.
+run_fuzz() {
+	local secs=${RT_FUZZ_SECONDS:-15} work t k=0 n
+	part fuzz "fuzzers (libFuzzer + ASan/UBSan, $secs s each)"
+	progress 0 1 "make fuzz-build"
+	if ! make -s fuzz-build >"$LOG_DIR/fuzz-build.log" 2>&1; then
+		tail -n 20 "$LOG_DIR/fuzz-build.log"; count "fuzz build" 0 1; return
+	fi
+	work=$(mktemp -d)
+	n=$(ls tests/fuzz/fuzz_*.c | wc -l)
+	for t in tests/fuzz/fuzz_*.c; do
+		t=$(basename "$t" .c)
+		progress $k "$n" "$t"; k=$((k + 1))
+		if FUZZ_WORK=$work FUZZ_LOGS=$LOG_DIR/fuzz tools/fuzz.sh "$secs" "$t"; then
+			count "fuzz $t" 1 0
+		else
+			count "fuzz $t" 0 1
+		fi
+	done
+	rm -rf "$work"
+}
+
 part build "build"
 progress 0 1 "make all unit"
 if ! make -s all unit; then
@@ -172,6 +198,8 @@ if [ "${RT_TEST_QUICK:-0}" != 1 ]; then
 		part asan-integration "(no sanitizer build: its integration pass is skipped)"
 	fi
 fi
+
+run_fuzz
 
 part integration "integration tests (real Apache, lighttpd, helper)"
 run_node "integration" tests/integration

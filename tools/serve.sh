@@ -20,6 +20,8 @@
 #   SERVER=apache    apache | lighttpd
 #   MODE=fcgid       fcgid | proxy-fcgi | cgi            (apache only)
 #   MPM=event        event | prefork                     (apache only)
+#   TLS=0            1: HTTPS + HTTP/2 (ALPN h2, HTTP/1.1 beside it) on PORT,
+#                    with a self-signed certificate made in RUN_DIR/conf/tls/
 #   RUN_DIR          run directory (default: a new /tmp/rtlab-run.XXXXXX)
 #   EXTRA_CONF       a file appended to the generated server config (lab variants)
 #   APACHE_DEFINES   names passed to Apache as -D NAME (e.g. RTLAB_WS_UPGRADE)
@@ -35,11 +37,20 @@
 #   CLUSTER=N        N web hosts on one Redis behind HAProxy on PORT
 #   STICKY=1         cluster: HAProxy pins a client to its first host (cookie)
 #   REDIS_PORT       cluster: Redis's port (default: a free one above PORT)
+#   RT_FCGI_THREADS  N > 1: longpoll and sse serve N requests at once per
+#                    process (lib/http_held.h); only under MODE=proxy-fcgi and
+#                    SERVER=lighttpd (mod_fcgid and CGI are not given it).  The
+#                    held pools are then 4 processes (RTLAB_HELD_PROCS), and
+#                    Apache's MaxRequestWorkers / lighttpd's max-connections
+#                    leave room for 1,000 held clients
+#   RTLAB_HELD_PROCS processes per held pool (longpoll, sse): 40, or 4 with
+#                    RT_FCGI_THREADS; RTLAB_PROCS the other pools (4)
 #
 # Everything the server runs or reads is copied into RUN_DIR, which the
 # www-data user can reach even when the checkout lives in a private home
 # directory.  Layout of RUN_DIR:
 #   conf/  generated server config + copies of apache-conf/*
+#          (TLS=1: conf/tls/cert.pem, key.pem — the self-signed certificate)
 #   cgi-bin/ htdocs/ bin/   staged endpoints, pages, helper
 #   db/    the SQLite database (writable by the server's user)
 #   logs/  error/access logs, helper.log, spawn-fcgi.log
@@ -54,7 +65,22 @@ SERVER=${SERVER:-apache}
 MODE=${MODE:-fcgid}
 MPM=${MPM:-event}
 WS=${WS:-1}
+TLS=${TLS:-0}
 APACHE_MODULES=/usr/lib/apache2/modules
+# Held requests per FastCGI process (settings.h's rule: a bad value is 1).
+case ${RT_FCGI_THREADS:-1} in
+''|*[!0-9]*) THREADS=1 ;;
+*) THREADS=${RT_FCGI_THREADS:-1} ;;
+esac
+if [ "$THREADS" -gt 1 ]; then
+	HELD_PROCS=${RTLAB_HELD_PROCS:-4}    # 4 processes × RT_FCGI_THREADS
+	HELD_CLIENTS=1280                    # Apache workers for held clients
+	MAX_CONNECTIONS=2048                 # lighttpd: clients, held or not
+else
+	HELD_PROCS=${RTLAB_HELD_PROCS:-40}   # one held client per process
+	HELD_CLIENTS=256
+	MAX_CONNECTIONS=1024
+fi
 
 die() { echo "serve.sh: $*" >&2; exit 1; }
 
@@ -222,6 +248,7 @@ stage() {
 	# The study guides, for the pages' "why" boxes (docs/scenarios.md, ...).
 	mkdir -p "$RUN_DIR/htdocs/docs" && cp "$ROOT"/docs/*.md "$RUN_DIR/htdocs/docs/"
 	cp "$ROOT"/apache-conf/*.conf "$RUN_DIR/conf/"
+	cp -r "$ROOT"/apache-conf/lighttpd-errors "$RUN_DIR/conf/"
 	if [ -x "$BUILD/ws/rtlab-wsd" ] && [ "$WS" = 1 ]; then
 		cp "$BUILD/ws/rtlab-wsd" "$RUN_DIR/bin/"
 	fi
@@ -237,6 +264,27 @@ stage() {
 	: >"$RUN_DIR/pids"
 }
 
+# ---- TLS ---------------------------------------------------------------------
+
+# TLS=1: a self-signed certificate for 127.0.0.1 and localhost, made fresh
+# for each run (valid 30 days).  Browsers check the subjectAltName, not the
+# CN, so both names are in it; a P-256 key keeps the handshake cheap.
+#   https://docs.openssl.org/3.0/man1/openssl-req/
+tls_cert() {
+	local dir=$RUN_DIR/conf/tls
+	[ "$TLS" = 1 ] || return 0
+	command -v openssl >/dev/null || die "TLS=1 needs openssl (apt-get install openssl)"
+	mkdir -p "$dir"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-days 30 -subj "/CN=127.0.0.1" \
+		-addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+		-addext "basicConstraints=critical,CA:FALSE" \
+		-addext "extendedKeyUsage=serverAuth" \
+		-keyout "$dir/key.pem" -out "$dir/cert.pem" 2>"$RUN_DIR/logs/openssl.log" ||
+		die "openssl could not make the certificate (see $RUN_DIR/logs/openssl.log)"
+	chmod 600 "$dir/key.pem"
+}
+
 # ---- Apache ----------------------------------------------------------------
 
 # The two files a private Apache reads, from their templates in apache-conf/
@@ -245,7 +293,7 @@ stage() {
 apache_conf() {
 	local name value m
 	local mods="authz_core mime dir autoindex alias env setenvif headers filter
-	            deflate proxy proxy_http proxy_wstunnel"
+	            deflate proxy proxy_http proxy_wstunnel reqtimeout"
 	case $MPM in
 	event|prefork) ;;
 	*) die "MPM must be event or prefork" ;;
@@ -256,7 +304,17 @@ apache_conf() {
 	cgi)        if [ "$MPM" = prefork ]; then mods="$mods cgi"; else mods="$mods cgid"; fi ;;
 	*) die "MODE must be fcgid, proxy-fcgi or cgi" ;;
 	esac
-	local modules="" sse_define="" user_group="" pass_env="" node_header=""
+	local modules="" sse_define="" user_group="" pass_env="" node_header="" tls_conf=""
+	# TLS=1: mod_ssl, mod_http2, and the cache of TLS sessions mod_ssl keeps
+	# so that a returning client resumes instead of a full handshake.
+	#   https://httpd.apache.org/docs/2.4/mod/mod_ssl.html#sslsessioncache
+	if [ "$TLS" = 1 ]; then
+		mods="$mods socache_shmcb ssl http2"
+		tls_conf="Define RTLAB_TLS_CERT conf/tls/cert.pem"$'\n'
+		tls_conf+="Define RTLAB_TLS_KEY conf/tls/key.pem"$'\n'
+		tls_conf+="SSLSessionCache shmcb:run/ssl_scache(512000)"$'\n'
+		tls_conf+="Include conf/rtlab-tls.conf"
+	fi
 	for m in $mods; do
 		modules+="LoadModule ${m}_module $APACHE_MODULES/mod_${m}.so"$'\n'
 	done
@@ -268,12 +326,16 @@ apache_conf() {
 	# RT_DB and RT_SSE_MAX_AGE reach the endpoints through rtlab-MODE.conf.
 	while IFS='=' read -r name value; do
 		case $name in RT_DB|RT_SSE_MAX_AGE) continue ;; esac
+		# mod_fcgid and CGI keep one request per process: the lesson they
+		# teach (lib/http_held.h).
+		[ "$name" = RT_FCGI_THREADS ] && [ "$MODE" != proxy-fcgi ] && continue
 		pass_env+="PassEnv $name"$'\n'
 		[ "$MODE" = fcgid ] && pass_env+="FcgidInitialEnv $name $(apache_quote "$value")"$'\n'
 	done < <(rt_vars; sanitizer_vars)
 	RUN_DIR=$RUN_DIR PORT=$PORT MPM=$MPM APACHE_MODULES=$APACHE_MODULES \
+	EVENT_SERVER_LIMIT=$((HELD_CLIENTS / 64)) EVENT_MAX_WORKERS=$HELD_CLIENTS \
 	MODULES=${modules%$'\n'} SSE_MAX_AGE_DEFINE=$sse_define USER_GROUP=$user_group \
-	PASS_ENV=${pass_env%$'\n'} NODE_HEADER=$node_header EXTRA_CONF=$(extra_conf) \
+	PASS_ENV=${pass_env%$'\n'} NODE_HEADER=$node_header TLS_CONF=$tls_conf EXTRA_CONF=$(extra_conf) \
 		"$ROOT/tools/fill-template.sh" "$ROOT/apache-conf/httpd.conf.in" >"$RUN_DIR/conf/httpd.conf"
 	# The helper's Include goes when there is no helper (WS=0).
 	CGI_BIN=$RUN_DIR/cgi-bin DB=$(apache_quote "$RT_DB") WS_PORT=$WS_PORT \
@@ -284,13 +346,14 @@ apache_conf() {
 
 # mod_proxy_fcgi talks to FastCGI processes somebody else started: here
 # spawn-fcgi, one pool per endpoint on a unix socket in RUN_DIR/run.  The
-# held endpoints get 40 processes (each held client occupies one).
+# held endpoints get 40 processes (each held client occupies one), or 4 with
+# RT_FCGI_THREADS (each holds that many clients).
 spawn_pools() {
 	local f name n
 	for f in "$RUN_DIR"/cgi-bin/*.fcgi; do
 		[ -e "$f" ] || continue
 		name=$(basename "$f" .fcgi)
-		case $name in longpoll|sse) n=${RTLAB_HELD_PROCS:-40} ;; *) n=${RTLAB_PROCS:-4} ;; esac
+		case $name in longpoll|sse) n=$HELD_PROCS ;; *) n=${RTLAB_PROCS:-4} ;; esac
 		local user_opts=()
 		[ -n "$RUN_USER" ] && user_opts=(-u "$RUN_USER" -g "$RUN_USER" -U "$RUN_USER" -G "$RUN_USER")
 		rm -f "$RUN_DIR/run/$name.pids"
@@ -331,7 +394,7 @@ lighttpd_quote() { # value — as a lighttpd string
 }
 
 lighttpd_conf() { # — RUN_DIR/conf/lighttpd.conf from apache-conf/lighttpd.conf.in
-	local name value env="" user_group="" ws_port=$WS_PORT node_header=""
+	local name value env="" user_group="" ws_port=$WS_PORT node_header="" tls_conf=""
 	while IFS='=' read -r name value; do
 		case $name in RT_DB|RT_SSE_MAX_AGE) continue ;; esac
 		env+="  \"$name\" => $(lighttpd_quote "$value"),"$'\n'
@@ -339,11 +402,17 @@ lighttpd_conf() { # — RUN_DIR/conf/lighttpd.conf from apache-conf/lighttpd.con
 	[ -n "$RUN_USER" ] &&
 		user_group="server.username = \"$RUN_USER\""$'\n'"server.groupname = \"$RUN_USER\""
 	[ "$WS" = 1 ] || ws_port=0
+	if [ "$TLS" = 1 ]; then
+		tls_conf="var.rtlab_tls_cert = \"$RUN_DIR/conf/tls/cert.pem\""$'\n'
+		tls_conf+="var.rtlab_tls_key = \"$RUN_DIR/conf/tls/key.pem\""$'\n'
+		tls_conf+="include \"$RUN_DIR/conf/lighttpd-tls.conf\""
+	fi
 	[ -n "${RT_NODE:-}" ] &&
 		node_header="setenv.add-response-header = ( \"X-Rtlab-Node\" => $(lighttpd_quote "$RT_NODE") )"
 	RUN_DIR=$RUN_DIR PORT=$PORT DB=$(lighttpd_quote "$RT_DB") WS_PORT=$ws_port \
 	SSE_MAX_AGE=$(lighttpd_quote "${RT_SSE_MAX_AGE:-300}") ENV=${env%$'\n'} \
-	USER_GROUP=$user_group NODE_HEADER=$node_header EXTRA_CONF=$(extra_conf) \
+	HELD_PROCS=$HELD_PROCS MAX_CONNECTIONS=$MAX_CONNECTIONS \
+	USER_GROUP=$user_group NODE_HEADER=$node_header TLS_CONF=$tls_conf EXTRA_CONF=$(extra_conf) \
 		"$ROOT/tools/fill-template.sh" "$ROOT/apache-conf/lighttpd.conf.in" >"$RUN_DIR/conf/lighttpd.conf"
 }
 
@@ -469,6 +538,8 @@ cluster_start() {
 	[ "$n" -ge 1 ] && [ "$n" -le 9 ] || die "CLUSTER must be 1-9"
 	command -v redis-server >/dev/null && command -v haproxy >/dev/null ||
 		die "CLUSTER needs redis-server and haproxy (tools/deps.sh cluster installs them)"
+	# HAProxy here speaks plain HTTP to the hosts and to its clients.
+	[ "$TLS" = 1 ] && die "CLUSTER with TLS=1 is not built (HAProxy would have to terminate TLS)"
 	RUN_DIR=${RUN_DIR:-$(mktemp -d /tmp/rtlab-cluster.XXXXXX)}
 	mkdir -p "$RUN_DIR"/{conf,logs,run,redis}
 	chmod 755 "$RUN_DIR"
@@ -531,9 +602,10 @@ cmd_start() {
 		start_redis || { stop_run "$RUN_DIR"; exit 1; }
 		export RT_STORE="redis://127.0.0.1:$REDIS_PORT/0"
 	fi
+	tls_cert
 	{
-		printf 'PORT=%s\nWS_PORT=%s\nSERVER=%s\nMODE=%s\nMPM=%s\nRT_DB=%s\n' \
-			"$PORT" "$WS_PORT" "$SERVER" "$MODE" "$MPM" "$RT_DB"
+		printf 'PORT=%s\nWS_PORT=%s\nSERVER=%s\nMODE=%s\nMPM=%s\nRT_DB=%s\nTLS=%s\n' \
+			"$PORT" "$WS_PORT" "$SERVER" "$MODE" "$MPM" "$RT_DB" "$TLS"
 		[ -n "${RT_STORE:-}" ] && printf 'RT_STORE=%s\n' "$RT_STORE"
 	} >"$RUN_DIR/info"
 	# What start-helper needs to start the helper again the same way.
@@ -557,8 +629,14 @@ cmd_start() {
 # so every scenario page moves (SCENARIOS=0: not started).  Each is recorded
 # like every other process, so Ctrl-C stops them too.
 start_publishers() {
-	local base="http://127.0.0.1:$PORT" ws_opt="" args
+	local base="http://127.0.0.1:$PORT" ws_opt="" args ca=""
 	[ "${SCENARIOS:-1}" = 1 ] || return 0
+	# TLS=1: https, trusting this run's certificate (Node reads
+	# NODE_EXTRA_CA_CERTS at startup, for fetch and the ws client alike).
+	if [ "$TLS" = 1 ]; then
+		base="https://127.0.0.1:$PORT"
+		ca=$RUN_DIR/conf/tls/cert.pem
+	fi
 	if ! command -v node >/dev/null 2>&1; then
 		echo "rtlab: no node, so the scenarios' publishers are not started"
 		return 0
@@ -566,7 +644,7 @@ start_publishers() {
 	[ -d "$ROOT/tests/node_modules/ws" ] && [ -x "$RUN_DIR/bin/rtlab-wsd" ] && ws_opt=--ws
 	for args in "match.mjs --loop" "sensors.mjs --sensors 4 --rate 1" "ticker.mjs --rate 100 $ws_opt"; do
 		# shellcheck disable=SC2086 # the options are words on purpose
-		setsid node "$ROOT/tools/scenarios/${args%% *}" --base "$base" ${args#* } \
+		NODE_EXTRA_CA_CERTS=$ca setsid node "$ROOT/tools/scenarios/${args%% *}" --base "$base" ${args#* } \
 			>>"$RUN_DIR/logs/publishers.log" 2>&1 </dev/null &
 		record $! "publisher:${args%% *}"
 	done
@@ -610,6 +688,7 @@ demo)
 	# Ctrl-C (SIGINT to the terminal's process group) or SIGTERM: stop
 	# everything this run started, even halfway through starting it.
 	if [ "$SERVER" = apache ]; then what="Apache, $MODE, mpm_$MPM"; else what=lighttpd; fi
+	if [ "$TLS" = 1 ]; then scheme=https; ws_scheme=wss; else scheme=http; ws_scheme=ws; fi
 	if [ "${CLUSTER:-0}" != 0 ]; then
 		trap 'echo; echo "rtlab: stopping"; [ -n "${RUN_DIR:-}" ] && stop_cluster "$RUN_DIR"; exit 0' INT TERM
 		cluster_start >/dev/null
@@ -624,10 +703,19 @@ demo)
 		cmd_start >/dev/null
 		echo "rtlab: $what; run dir $RUN_DIR (logs in logs/)"
 		[ -x "$RUN_DIR/bin/rtlab-wsd" ] &&
-			echo "rtlab: WebSocket helper on 127.0.0.1:$WS_PORT, proxied at ws://127.0.0.1:$PORT/ws"
+			echo "rtlab: WebSocket helper on 127.0.0.1:$WS_PORT, proxied at $ws_scheme://127.0.0.1:$PORT/ws"
 	fi
 	start_publishers
-	echo "rtlab: http://127.0.0.1:$PORT/   (scenarios: http://127.0.0.1:$PORT/scenarios/)"
+	if [ "$TLS" = 1 ]; then
+		cat <<-EOF
+		rtlab: HTTPS with HTTP/2 (h2) and HTTP/1.1; the certificate is self-signed:
+		rtlab:   $RUN_DIR/conf/tls/cert.pem
+		rtlab: the browser warns once (Advanced → Proceed), or trust it for this run:
+		rtlab:   Chromium/Chrome on Linux: certutil -d sql:\$HOME/.pki/nssdb -A -t P,, -n rtlab -i $RUN_DIR/conf/tls/cert.pem
+		rtlab:   curl: curl --cacert $RUN_DIR/conf/tls/cert.pem --http2 -v $scheme://127.0.0.1:$PORT/
+		EOF
+	fi
+	echo "rtlab: $scheme://127.0.0.1:$PORT/   (scenarios: $scheme://127.0.0.1:$PORT/scenarios/)"
 	echo "rtlab: Ctrl-C stops it"
 	while :; do sleep 1 & wait $! || true; done
 	;;

@@ -19,6 +19,10 @@
  * lives only during the handshake, the message buffer only while a message
  * arrives, queue nodes only while bytes wait: reads go through one static
  * buffer shared by every client.
+ *
+ * (Over 600 lines on purpose: the four states share one struct and one
+ * queue, and reading the state machine top to bottom in one file is the
+ * point of it.)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -48,6 +52,10 @@ struct qnode {
 	struct qnode *next;
 };
 
+/* What one queued frame costs besides its bytes: its node and the
+ * allocator's header (a small frame, e.g. a pong, is mostly this). */
+#define QNODE_COST (sizeof(struct qnode) + 16)
+
 enum conn_state {
 	CONN_HANDSHAKE,  /* reading the HTTP request */
 	CONN_OPEN,       /* frames both ways */
@@ -65,6 +73,7 @@ struct conn {
 	int awaiting_pong;
 	int peer_closed;              /* the peer's close frame has arrived */
 	int want_write;               /* EPOLLOUT registered */
+	int input_held;               /* not reading: its messages wait for the store */
 
 	unsigned char *in;            /* unparsed input: the request head, or a
 	                                 partial frame header; NULL when none */
@@ -75,6 +84,8 @@ struct conn {
 	size_t out_off;               /* bytes of out_head already written */
 	int hello_queued;             /* the 101 answer is still in the queue */
 	size_t out_bytes;             /* queued, not yet written */
+	size_t out_nodes;             /* frames queued (each costs QNODE_COST) */
+	struct qnode *pong;           /* our pong still waiting in the queue */
 	unsigned long superseded;     /* frames replaced by a newer one (latest wins) */
 	struct conn *pending_next;    /* on the to-flush list */
 	int pending;
@@ -89,7 +100,23 @@ static struct {
 	int n, nopen;
 	struct conn *pending;         /* to flush before the next wait */
 	unsigned long next_id;
+	unsigned long queued;         /* queue allocations so far (fault injection) */
 } conns;
+
+/* What a client's queue holds, in bytes, nodes included. */
+static size_t queue_cost(const struct conn *c)
+{
+	return c->out_bytes + c->out_nodes * QNODE_COST;
+}
+
+/* RT_WS_FAULT_QUEUE=N (tests only): every Nth queue allocation fails, as
+ * if out of memory, so the 1011 path can be seen without starving the
+ * machine. */
+static int fault_due(void)
+{
+	conns.queued++;
+	return wsd.fault_queue > 0 && conns.queued % (unsigned long)wsd.fault_queue == 0;
+}
 
 void conn_set_events(const struct conn_events *ev)
 {
@@ -118,11 +145,11 @@ int conn_is_open(const struct conn *c)
 
 size_t conn_room(const struct conn *c)
 {
-	size_t half = wsd.queue_max / 2;
+	size_t half = wsd.queue_max / 2, cost = queue_cost(c);
 
-	if (c->state != CONN_OPEN || c->out_bytes >= half)
+	if (c->state != CONN_OPEN || cost >= half)
 		return 0;
-	return half - c->out_bytes;
+	return half - cost;
 }
 
 int conn_count(void)
@@ -134,6 +161,8 @@ int conn_open_count(void)
 {
 	return conns.nopen;
 }
+
+static void refuse(struct conn *c, int status, const char *detail);
 
 /* The client leaves the open state: the events' owner forgets it. */
 static void leave_open(struct conn *c)
@@ -166,6 +195,12 @@ struct conn *conn_new(int fd, const char *peer)
 		conns.all->prev = c;
 	conns.all = c;
 	conns.n++;
+	/* --max-conns counts every connection, whatever its state: one in the
+	 * handshake or closing holds a descriptor just like an open one.  The
+	 * few over the cap (main.c accepts at most CONN_REFUSE_SLOTS more) get
+	 * their 503 at once, without waiting for their request. */
+	if (conns.n > wsd.max_conns)
+		refuse(c, 503, "connection limit reached");
 	return c;
 }
 
@@ -181,11 +216,14 @@ static void queue_drop(struct conn *c, int keep_started)
 	while (n) {
 		struct qnode *next = n->next;
 		c->out_bytes -= n->buf->len;
+		c->out_nodes--;
 		wsbuf_unref(n->buf);
 		free(n);
 		n = next;
 	}
 	c->out_head = c->out_tail = keep;
+	if (c->pong != keep)
+		c->pong = NULL;
 	if (!keep)
 		c->out_off = 0;
 }
@@ -227,12 +265,13 @@ static void mark_pending(struct conn *c)
 	conns.pending = c;
 }
 
-static void enqueue(struct conn *c, struct wsbuf *b)
+/* Appends b to c's queue; -1 when out of memory (nothing queued). */
+static int enqueue(struct conn *c, struct wsbuf *b)
 {
-	struct qnode *n = malloc(sizeof *n);
+	struct qnode *n = fault_due() ? NULL : malloc(sizeof *n);
 
 	if (!n)
-		return;   /* the client misses a frame; it will resume with since */
+		return -1;
 	n->buf = wsbuf_ref(b);
 	n->next = NULL;
 	if (c->out_tail)
@@ -241,7 +280,9 @@ static void enqueue(struct conn *c, struct wsbuf *b)
 		c->out_head = n;
 	c->out_tail = n;
 	c->out_bytes += b->len;
+	c->out_nodes++;
 	mark_pending(c);
+	return 0;
 }
 
 /*
@@ -269,6 +310,7 @@ static void drop_superseded(struct conn *c, uint64_t key)
 		if (c->out_tail == n)
 			c->out_tail = prev;
 		c->out_bytes -= n->buf->len;
+		c->out_nodes--;
 		c->superseded++;
 		wsbuf_unref(n->buf);
 		free(n);
@@ -278,14 +320,24 @@ static void drop_superseded(struct conn *c, uint64_t key)
 
 void conn_send(struct conn *c, struct wsbuf *b)
 {
-	if (!b || c->state != CONN_OPEN)
+	if (c->state != CONN_OPEN)
 		return;
+	/* Out of memory (no frame, or no node for it): the client must not
+	 * silently miss a frame while its cursor moves on.  1011 makes it
+	 * reconnect and resume with since, and the store still has the row. */
+	if (!b) {
+		conn_close_with(c, WS_CLOSE_INTERNAL, "out of memory: resume with since");
+		return;
+	}
 	if (b->latest_key != 0)
 		drop_superseded(c, b->latest_key);
-	enqueue(c, b);
+	if (enqueue(c, b) < 0) {
+		conn_close_with(c, WS_CLOSE_INTERNAL, "out of memory: resume with since");
+		return;
+	}
 	/* A client that cannot keep up is dropped rather than buffered without
 	 * bound; the store keeps everything, so it resumes with since. */
-	if (c->out_bytes > wsd.queue_max)
+	if (queue_cost(c) > wsd.queue_max)
 		conn_close_with(c, WS_CLOSE_POLICY, "client too slow: resume with since");
 }
 
@@ -297,13 +349,15 @@ void conn_close_with(struct conn *c, int code, const char *why)
 	if (c->state == CONN_CLOSING || c->state == CONN_LINGER)
 		return;
 	wsd_log(c->who, "close %d %s", code, why);
-	if (c->out_bytes > wsd.queue_max)
+	if (queue_cost(c) > wsd.queue_max)
 		queue_drop(c, 1);   /* too slow: the close frame goes next */
 	if (c->state == CONN_OPEN) {
 		leave_open(c);
 		b = code == WS_CLOSE_NO_STATUS
 		    ? wsbuf_frame(WS_OP_CLOSE, NULL, 0)
 		    : wsbuf_frame(WS_OP_CLOSE, body, ws_close_payload(body, code, why));
+		/* Without memory for the close frame the FIN still goes out: the
+		 * client sees an abnormal close (1006) and resumes all the same. */
 		if (b)
 			enqueue(c, b);
 		wsbuf_unref(b);
@@ -311,6 +365,13 @@ void conn_close_with(struct conn *c, int code, const char *why)
 	c->state = CONN_CLOSING;
 	c->deadline = clock_now_ms() + CLOSE_GRACE_MS;
 	mark_pending(c);
+}
+
+/* What epoll watches for c: input unless held, output while stuck. */
+static void watch_events(struct conn *c)
+{
+	ae_mod(wsd.loop, c->fd, (c->input_held ? 0 : AE_READABLE) |
+	                        (c->want_write ? AE_WRITABLE : 0), c);
 }
 
 /* Writes as much of the queue as the socket takes.  Returns -1 if the
@@ -331,9 +392,10 @@ static int conn_flush(struct conn *c)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (!c->want_write && ae_mod(wsd.loop, c->fd,
-			                             AE_READABLE | AE_WRITABLE, c) == 0)
+			if (!c->want_write) {
 				c->want_write = 1;
+				watch_events(c);
+			}
 			return 0;
 		}
 		if (w < 0) {
@@ -360,6 +422,9 @@ static int conn_flush(struct conn *c)
 			w -= (ssize_t)left;
 			c->out_off = 0;
 			c->hello_queued = 0;   /* the first buffer out is the 101 */
+			if (q == c->pong)
+				c->pong = NULL;
+			c->out_nodes--;
 			c->out_head = q->next;
 			if (!c->out_head)
 				c->out_tail = NULL;
@@ -367,8 +432,10 @@ static int conn_flush(struct conn *c)
 			free(q);
 		}
 	}
-	if (c->want_write && ae_mod(wsd.loop, c->fd, AE_READABLE, c) == 0)
+	if (c->want_write) {
 		c->want_write = 0;
+		watch_events(c);
+	}
 	if (c->state == CONN_CLOSING) {
 		shutdown(c->fd, SHUT_WR);   /* FIN after our last frame */
 		c->state = CONN_LINGER;
@@ -457,23 +524,20 @@ static void read_handshake(struct conn *c)
 		refuse(c, 503, err);
 		return;
 	}
-	if (conns.nopen >= wsd.max_conns) {
-		refuse(c, 503, "connection limit reached");
-		return;
-	}
-	if (!(b = wsbuf_new(256))) {
+	if ((b = wsbuf_new(256)) != NULL)
+		b->len = ws_handshake_accept((char *)b->data, 256, &rq);
+	if (b && wsd.node)     /* a cluster: name this host (docs/scaling.md) */
+		b->len = ws_handshake_add_header((char *)b->data, b->len, 256, "X-Rtlab-Node", wsd.node);
+	if (!b || enqueue(c, b) < 0) {
+		wsbuf_unref(b);
 		refuse(c, 503, "out of memory");
 		return;
 	}
-	b->len = ws_handshake_accept((char *)b->data, 256, &rq);
-	if (wsd.node)
-		b->len = ws_handshake_add_header((char *)b->data, b->len, 256, "X-Rtlab-Node", wsd.node);
+	wsbuf_unref(b);
 	c->state = CONN_OPEN;
 	conns.nopen++;
 	c->next_ping = clock_now_ms() + wsd.ping_ms;
-	enqueue(c, b);
 	c->hello_queued = 1;
-	wsbuf_unref(b);
 	if (wsd.echo)
 		wsd_log(c->who, "open (echo)");
 	else
@@ -496,6 +560,29 @@ static void read_handshake(struct conn *c)
 
 /* ---- frames in ---------------------------------------------------------- */
 
+/*
+ * At most one pong waits in a queue.  §5.5.3: "If an endpoint receives a
+ * Ping frame and has not yet sent Pong frame(s) in response to previous
+ * Ping frame(s), the endpoint MAY elect to send a Pong frame for only the
+ * most recently processed Ping frame."  So a ping flood replaces the
+ * waiting pong instead of growing the queue; one already being written
+ * stays, and the new one queues behind it.
+ */
+static void queue_pong(struct conn *c, struct wsbuf *b)
+{
+	struct qnode *q = c->pong;
+
+	if (b && q && !(q == c->out_head && c->out_off > 0)) {
+		c->out_bytes = c->out_bytes - q->buf->len + b->len;
+		wsbuf_unref(q->buf);
+		q->buf = wsbuf_ref(b);
+		return;
+	}
+	conn_send(c, b);
+	if (c->state == CONN_OPEN)
+		c->pong = c->out_tail;
+}
+
 static void on_event(struct conn *c, const struct ws_event *ev)
 {
 	struct wsbuf *b;
@@ -507,7 +594,7 @@ static void on_event(struct conn *c, const struct ws_event *ev)
 		break;
 	case WS_EV_PING:   /* §5.5.2: answer with a pong carrying the same data */
 		b = wsbuf_frame(WS_OP_PONG, ev->data, ev->len);
-		conn_send(c, b);
+		queue_pong(c, b);
 		wsbuf_unref(b);
 		break;
 	case WS_EV_PONG:
@@ -531,7 +618,7 @@ static void process_frames(struct conn *c, unsigned char *buf, size_t len)
 {
 	size_t off = 0;
 
-	while (c->state == CONN_OPEN) {
+	while (c->state == CONN_OPEN && !c->input_held) {
 		struct ws_event ev;
 		off += ws_reader_feed(&c->rd, buf + off, len - off, &ev);
 		if (ev.type == WS_EV_NONE)
@@ -539,7 +626,8 @@ static void process_frames(struct conn *c, unsigned char *buf, size_t len)
 		on_event(c, &ev);
 	}
 	if (c->state == CONN_OPEN && off < len) {
-		/* a partial header or control frame: at most 139 bytes */
+		/* a partial header or control frame (at most 139 bytes), or, when
+		 * input is held, the rest of this read (at most sizeof rbuf) */
 		if ((c->in = malloc(len - off)) != NULL) {
 			memcpy(c->in, buf + off, len - off);
 			c->in_len = len - off;
@@ -577,12 +665,51 @@ static void read_frames(struct conn *c)
 	process_frames(c, rbuf, have + (size_t)n);
 }
 
+/*
+ * Input held (conn_hold_input): epoll no longer watches for input, but still
+ * reports a reset or hang-up.  Peek: a client that is gone is freed, one
+ * that merely sent more waits in the kernel (TCP flow control).
+ */
+static void check_held(struct conn *c)
+{
+	char byte;
+	ssize_t n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+		wsd_log(c->who, "gone without a close frame");
+		conn_free(c);
+	}
+}
+
+void conn_hold_input(struct conn *c, int hold)
+{
+	hold = hold != 0;
+	if (c->state != CONN_OPEN || c->input_held == hold)
+		return;
+	c->input_held = hold;
+	watch_events(c);
+	if (!hold && c->in_len) {
+		/* The rest of the read that was held: frames first, then the
+		 * socket again on its next turn. */
+		size_t len = c->in_len;
+		memcpy(rbuf, c->in, len);
+		free(c->in);
+		c->in = NULL;
+		c->in_len = 0;
+		process_frames(c, rbuf, len);
+	}
+}
+
 void conn_on_event(struct conn *c, int mask)
 {
 	if ((mask & AE_WRITABLE) && conn_flush(c) < 0)
 		return;   /* the shut socket reads EOF on the next turn */
 	if (!(mask & AE_READABLE))
 		return;
+	if (c->input_held) {
+		check_held(c);
+		return;
+	}
 	if (c->state == CONN_HANDSHAKE)
 		read_handshake(c);
 	else

@@ -35,7 +35,12 @@ struct conn_events {
 
 void conn_set_events(const struct conn_events *ev);
 
-/* A client just accepted on fd (non-blocking); NULL if out of memory. */
+/* Connections beyond --max-conns that are still accepted, each to be
+ * refused with 503 at once; past that the listener pauses (main.c). */
+#define CONN_REFUSE_SLOTS 64
+
+/* A client just accepted on fd (non-blocking); NULL if out of memory.
+ * Over wsd.max_conns connections (in any state) it is refused with 503. */
 struct conn *conn_new(int fd, const char *peer);
 /* The loop's call when fd is ready: AE_READABLE and/or AE_WRITABLE. */
 void conn_on_event(struct conn *c, int mask);
@@ -47,6 +52,10 @@ void conn_send(struct conn *c, struct wsbuf *b);
  * drained event (half the queue bound); 0 once the client is not open. */
 size_t conn_room(const struct conn *c);
 int conn_is_open(const struct conn *c);
+/* hold: stop reading c (TCP flow control then holds its sender); 0: read
+ * again, first what was already read.  Used while c's messages wait for the
+ * store; a client that hangs up meanwhile is still noticed. */
+void conn_hold_input(struct conn *c, int hold);
 void conn_close_with(struct conn *c, int code, const char *why);
 
 /* What the events' owner keeps per client (the hub's subscription). */

@@ -18,7 +18,17 @@
  * What the hub keeps per client is its own struct sub; a client is reached
  * only through conn.h (send, room, close), and conn.c reports back through
  * hub_events.
+ *
+ * A client's "send" is stored by the writer thread (writer.c), so a wait
+ * for SQLite's write lock never freezes the loop; the hub fans out when
+ * the thread reports the row stored.  Channels live in a hash table: a
+ * fan-out finds a row's subscribers in one lookup, however many channels
+ * are open.
+ *
+ * (Over 600 lines: channels, replay and fan-out all walk the same
+ * subscriber lists, and one file keeps their lifetime rules in one view.)
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,26 +39,33 @@
 #include "hub.h"
 #include "msg.h"
 #include "store.h"
+#include "writer.h"
 #include "ws_frame.h"
 #include "wsd.h"
 
 #define REPLAY_CHUNK 100
+#define SUB_PENDING_MAX 32    /* a client's messages waiting for the writer
+                                 before its input is held */
 #define FANOUT_LOG_MIN 1000   /* frames: log the cost of fan-outs this big */
 
 struct channel {
 	char name[MSG_CHANNEL_MAX + 1];
 	struct sub *subs;            /* every subscriber: replaying and live */
 	unsigned refs;               /* its subs, and a fan-out walking it */
-	struct channel *next;
+	struct channel *next;        /* in its hash bucket */
 };
 
 /* One client's subscription (conn_data() of an open client). */
 struct sub {
-	struct conn *conn;
+	struct conn *conn;           /* NULL once the client has gone */
 	struct channel *ch;
 	struct sub *prev, *next;     /* the channel's subscribers */
 	int live;                    /* 0: still replaying what it missed */
 	int64_t last_sent;           /* id of the last message queued to it */
+	unsigned pending;            /* its messages the writer has not stored
+	                                yet: a gone client's sub lives on until
+	                                they are done (they point at it) */
+	int held;                    /* its input is held (conn_hold_input) */
 };
 
 static struct {
@@ -59,10 +76,13 @@ static struct {
 	int64_t next_check;          /* ms; 0: only when the fd fires */
 	int fanout_due;              /* a read failed: retry on the tick */
 	int64_t next_open;           /* ms: when to retry opening the store */
-	struct channel *channels;
-} hub = { .wait_fd = -1 };
+	int writer_fd;
+	struct channel **bucket;     /* the channels, by name_hash() */
+	size_t nbuckets, nchannels;
+} hub = { .wait_fd = -1, .writer_fd = -1 };
 
-static enum src_kind store_src = SRC_STORE;
+static enum src_kind store_src = SRC_STORE, writer_src = SRC_WRITER;
+static void writer_done(void);
 
 static void fanout(void);
 
@@ -85,11 +105,19 @@ int hub_open(void)
 		err = "cannot read the newest id";
 		goto fail;
 	}
-	for (struct channel *ch = hub.channels; ch; ch = ch->next)
-		if (store_watch(hub.st, ch->name, hub.cursor) < 0) {   /* a reopened store */
-			err = "out of memory";
+	for (size_t b = 0; b < hub.nbuckets; b++)
+		for (struct channel *ch = hub.bucket[b]; ch; ch = ch->next)
+			if (store_watch(hub.st, ch->name, hub.cursor) < 0) {   /* a reopened store */
+				err = "out of memory";
+				goto fail;
+			}
+	if (hub.writer_fd < 0) {
+		if ((hub.writer_fd = writer_start(wsd.db_path)) < 0) {
+			err = "cannot start the writer thread";
 			goto fail;
 		}
+		ae_add(wsd.loop, hub.writer_fd, AE_READABLE, &writer_src);
+	}
 	hub.wait_fd = store_wait_fd(hub.st);
 	if (hub.wait_fd >= 0 && ae_add(wsd.loop, hub.wait_fd, AE_READABLE, &store_src) < 0)
 		hub.wait_fd = -1;  /* store_wait_next_ms() then bounds the sleep */
@@ -110,25 +138,78 @@ void hub_close(void)
 	if (hub.wait_fd >= 0)
 		ae_del(wsd.loop, hub.wait_fd);
 	hub.wait_fd = -1;
+	if (hub.writer_fd >= 0) {
+		ae_del(wsd.loop, hub.writer_fd);
+		writer_stop();          /* stores what is queued */
+		writer_done();          /* and frees the jobs and the gone subs */
+		hub.writer_fd = -1;
+	}
 	store_close(hub.st);
 	hub.st = NULL;
 	msg_json_close(hub.mj);
 	hub.mj = NULL;
-	while (hub.channels) {
-		struct channel *next = hub.channels->next;
-		free(hub.channels);
-		hub.channels = next;
+	for (size_t b = 0; b < hub.nbuckets; b++) {
+		while (hub.bucket[b]) {
+			struct channel *next = hub.bucket[b]->next;
+			free(hub.bucket[b]);
+			hub.bucket[b] = next;
+		}
 	}
+	free(hub.bucket);
+	hub.bucket = NULL;
+	hub.nbuckets = hub.nchannels = 0;
 }
 
 /* ---- channels ----------------------------------------------------------- */
 
+/* FNV-1a (http://www.isthe.com/chongo/tech/comp/fnv/): short names, few
+ * collisions, no state. */
+static size_t name_hash(const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return h;
+}
+
+/* The link that points at the channel called name, or at the NULL that
+ * ends its bucket. */
+static struct channel **channel_link(const char *name)
+{
+	struct channel **p = &hub.bucket[name_hash(name) & (hub.nbuckets - 1)];
+
+	while (*p && strcmp((*p)->name, name) != 0)
+		p = &(*p)->next;
+	return p;
+}
+
 static struct channel *channel_find(const char *name)
 {
-	for (struct channel *ch = hub.channels; ch; ch = ch->next)
-		if (strcmp(ch->name, name) == 0)
-			return ch;
-	return NULL;
+	return hub.nbuckets ? *channel_link(name) : NULL;
+}
+
+/* Doubles the table once there are as many channels as buckets, so a
+ * bucket holds one channel on average. */
+static int channels_grow(void)
+{
+	size_t n = hub.nbuckets ? hub.nbuckets * 2 : 64;
+	struct channel **old = hub.bucket, **v = calloc(n, sizeof *v);
+
+	if (!v)
+		return -1;
+	for (size_t b = 0; b < hub.nbuckets; b++) {
+		for (struct channel *ch = old[b], *next; ch; ch = next) {
+			size_t i = name_hash(ch->name) & (n - 1);
+			next = ch->next;
+			ch->next = v[i];
+			v[i] = ch;
+		}
+	}
+	free(old);
+	hub.bucket = v;
+	hub.nbuckets = n;
+	return 0;
 }
 
 static struct channel *channel_hold(const char *name)
@@ -136,6 +217,8 @@ static struct channel *channel_hold(const char *name)
 	struct channel *ch = channel_find(name);
 
 	if (!ch) {
+		if (hub.nchannels >= hub.nbuckets && channels_grow() < 0)
+			return NULL;
 		if (!(ch = calloc(1, sizeof *ch)))
 			return NULL;
 		snprintf(ch->name, sizeof ch->name, "%s", name);
@@ -145,8 +228,8 @@ static struct channel *channel_hold(const char *name)
 			return NULL;
 		}
 		schedule_check();        /* the watch may report news at once */
-		ch->next = hub.channels;
-		hub.channels = ch;
+		*channel_link(name) = ch;
+		hub.nchannels++;
 	}
 	ch->refs++;
 	return ch;
@@ -154,18 +237,20 @@ static struct channel *channel_hold(const char *name)
 
 static void channel_release(struct channel *ch)
 {
-	struct channel **p = &hub.channels;
+	struct channel **p;
 
 	if (--ch->refs > 0)
 		return;
-	while (*p != ch)
-		p = &(*p)->next;
+	p = channel_link(ch->name);
 	*p = ch->next;
+	hub.nchannels--;
 	if (hub.st)
 		store_unwatch(hub.st, ch->name);
 	free(ch);
 }
 
+/* The client has gone: off its channel.  The struct itself goes now, or
+ * when the writer has finished the client's last message (writer_done). */
 static void sub_free(struct sub *s)
 {
 	struct channel *ch = s->ch;
@@ -177,7 +262,10 @@ static void sub_free(struct sub *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	conn_set_data(s->conn, NULL);
-	free(s);
+	s->conn = NULL;
+	s->ch = NULL;
+	if (s->pending == 0)
+		free(s);
 	channel_release(ch);
 }
 
@@ -363,8 +451,9 @@ static size_t deliver(const struct store_msg *m)
 
 	if (!ch || !ch->subs)
 		return 0;
-	if (!(b = message_frame(m)))
-		return 0;
+	/* Out of memory, b is NULL: conn_send closes each subscriber with
+	 * 1011 instead, and it resumes from the row it missed. */
+	b = message_frame(m);
 	ch->refs++;       /* a slow subscriber may leave during the walk */
 	for (struct sub *s = ch->subs, *next; s; s = next) {
 		next = s->next;   /* conn_send may close s's client and free s */
@@ -417,7 +506,10 @@ static void fanout(void)
  * start again from 1, below every client's cursor.  Close the clients with
  * 1012 (Service Restart, IANA's close-code registry): they reconnect with
  * their since, which is now above the newest id, and so start from the
- * current end (docs/protocol.md).  Then reopen on the new file.
+ * current end (docs/protocol.md).  Then reopen on the new file.  A store
+ * that is gone (Redis down: the wait says -1) takes the same path with 1011:
+ * the clients resume with their since on another host, or here once it is
+ * back (docs/scaling.md).
  */
 static void reopen_replaced(int code, const char *why)
 {
@@ -425,12 +517,14 @@ static void reopen_replaced(int code, const char *why)
 	        code == WS_CLOSE_SERVICE_RESTART ? "was replaced" : "is unavailable");
 	/* Each close frees one subscription (hub_closed), and a channel goes
 	 * with its last one. */
-	while (hub.channels && hub.channels->subs) {
-		struct sub *s = hub.channels->subs;
-		if (conn_is_open(s->conn))
-			conn_close_with(s->conn, code, why);
-		else
-			sub_free(s);   /* cannot happen: a sub lives while its client is open */
+	for (size_t b = 0; b < hub.nbuckets; b++) {
+		while (hub.bucket[b] && hub.bucket[b]->subs) {
+			struct sub *s = hub.bucket[b]->subs;
+			if (conn_is_open(s->conn))
+				conn_close_with(s->conn, code, why);
+			else
+				sub_free(s);   /* cannot happen: a sub lives while its client is open */
+		}
 	}
 	if (hub.wait_fd >= 0)
 		ae_del(wsd.loop, hub.wait_fd);
@@ -481,40 +575,48 @@ void hub_tick(void)
 		fanout();
 	/* Replays a failed store read interrupted.  replay() may close its
 	 * own client (too slow), which frees that sub only. */
-	for (struct channel *ch = hub.channels, *next_ch; ch; ch = next_ch) {
-		ch->refs++;
-		for (struct sub *s = ch->subs, *next; s; s = next) {
-			next = s->next;
-			if (!s->live)
-				replay(s);
+	for (size_t b = 0; b < hub.nbuckets; b++) {
+		for (struct channel *ch = hub.bucket[b], *next_ch; ch; ch = next_ch) {
+			ch->refs++;
+			for (struct sub *s = ch->subs, *next; s; s = next) {
+				next = s->next;
+				if (!s->live)
+					replay(s);
+			}
+			next_ch = ch->next;
+			channel_release(ch);
 		}
-		next_ch = ch->next;
-		channel_release(ch);
 	}
 }
 
-/* conn.c: a data message from a client: a "send" frame, stored, then fanned
- * out like any other row. */
+/* conn.c: a data message from a client: a "send" frame, handed to the
+ * writer thread; fanned out like any other row once it is stored. */
 static void hub_message(struct conn *c, int opcode, const unsigned char *data,
                         size_t len)
 {
 	struct sub *s = conn_data(c);
 	struct msg_fields f;
-	struct store_msg m = { 0 };
+	struct writer_job *job;
 	const char *err;
 
-	/* protocol.md: a frame that is not our JSON, or of an unknown type, is a
-	 * policy violation (1008); a bad field only earns an error frame. */
+	/* protocol.md: a frame that is not our JSON, or of an unknown type, is
+	 * a policy violation (1008); a bad field value only earns an error
+	 * frame — an empty text and a text that is a number alike. */
 	if (opcode != WS_OP_TEXT) {
 		conn_close_with(c, WS_CLOSE_POLICY, "binary frames are not JSON");
 		return;
 	}
-	if ((err = msg_json_parse(hub.mj, (const char *)data, len, &f)) != NULL) {
+	err = msg_json_parse(hub.mj, (const char *)data, len, &f);
+	if (err && !f.bad_member) {
 		conn_close_with(c, WS_CLOSE_POLICY, err);
 		return;
 	}
 	if (!f.type.s || strcmp(f.type.s, "send") != 0) {
 		conn_close_with(c, WS_CLOSE_POLICY, "unknown frame type (expected \"send\")");
+		return;
+	}
+	if (err) {
+		send_error(c, 400, err);
 		return;
 	}
 	/* The channel is the connection's (chosen at the handshake); a
@@ -526,14 +628,67 @@ static void hub_message(struct conn *c, int opcode, const unsigned char *data,
 		send_error(c, 400, err);
 		return;
 	}
-	if (!hub.st || store_insert_event(hub.st, f.channel.s, f.event.s, f.user.s,
-	                                  f.text.s, "ws", &m) < 0) {
+	if (!hub.st) {
 		send_error(c, 503, "the message store is unavailable; send again later");
 		return;
 	}
-	store_msg_clear(&m);
-	/* Our own commit does not wake our store handle: fan out now. */
-	fanout();
+	if (!(job = writer_job_new(s, f.channel.s, f.event.s, f.user.s, f.text.s))) {
+		conn_close_with(c, WS_CLOSE_INTERNAL, "out of memory");
+		return;
+	}
+	if (writer_submit(job) < 0) {
+		writer_job_free(job);
+		send_error(c, 503, "too many messages waiting to be stored; send again later");
+		return;
+	}
+	/* Bounded without refusing anything: past SUB_PENDING_MAX messages
+	 * waiting for the write lock, the client is not read any more (TCP
+	 * flow control holds its sender) until half of them are stored.  The
+	 * process-wide WRITER_QUEUE_MAX is the backstop, answered with 503. */
+	if (++s->pending >= SUB_PENDING_MAX && !s->held) {
+		s->held = 1;
+		conn_hold_input(c, 1);
+	}
+}
+
+/* The writer thread stored (or failed to store) messages: tell the
+ * senders of a failure, forget the gone ones, fan out what is new. */
+static void writer_done(void)
+{
+	struct writer_job *job = writer_take_done();
+	int stored = 0;
+
+	while (job) {
+		struct writer_job *next = job->next;
+		struct sub *s = job->owner;
+
+		s->pending--;
+		stored |= job->ok;
+		if (!s->conn) {
+			if (s->pending == 0)
+				free(s);           /* its client went while it waited */
+		} else {
+			if (!job->ok)
+				send_error(s->conn, 503, "the message store is unavailable; send again later");
+			/* Last use of s in this turn: reading again may close the
+			 * client, and free s once nothing points at it. */
+			if (s->held && s->pending <= SUB_PENDING_MAX / 2 && conn_is_open(s->conn)) {
+				s->held = 0;
+				conn_hold_input(s->conn, 0);
+			}
+		}
+		writer_job_free(job);
+		job = next;
+	}
+	/* The writer's connection is not ours, so our wait fd also fires;
+	 * fanning out now saves that round trip. */
+	if (stored && hub.st)
+		fanout();
+}
+
+void hub_on_writer_event(void)
+{
+	writer_done();
 }
 
 /* conn.c: before the 101, is the store there? */

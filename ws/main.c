@@ -44,6 +44,7 @@
 #include "hub.h"
 #include "settings.h"
 #include "store.h"
+#include "supervise.h"
 #include "ws_frame.h"
 #include "wsd.h"
 
@@ -53,11 +54,13 @@
 #define TICK_MS           1000
 #define STOP_GRACE_MS     3000
 #define ACCEPT_BATCH      256
+#define MAX_WORKERS       64
 
 struct wsd wsd;
 
 static enum src_kind listener_src = SRC_LISTENER, signal_src = SRC_SIGNAL;
 static int listen_fd = -1, signal_fd = -1, spare_fd = -1;
+static const char *listen_spec = "127.0.0.1:8081";
 
 /* --echo: every data message goes back to its sender, nothing is stored
  * (what the Autobahn conformance suite expects of a server). */
@@ -76,11 +79,14 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: rtlab-wsd [--listen HOST:PORT] [--db PATH] [--echo] [--max-conns N]\n"
+	    "                 [--workers N]\n"
 	    "  --listen HOST:PORT  where to accept WebSocket clients (127.0.0.1:8081)\n"
 	    "  --db STORE          the message store: a SQLite PATH or redis://HOST:PORT[/DB]\n"
 	    "                      (default $RT_STORE, else $RT_DB, else %s)\n"
 	    "  --echo              echo every data message back, store nothing\n"
-	    "  --max-conns N       open WebSockets at most; more get 503 (%d)\n"
+	    "  --max-conns N       connections per worker at most, in any state;\n"
+	    "                      more get 503 (%d, capped by the descriptor limit)\n"
+	    "  --workers N         worker processes on the port (default: one per core)\n"
 	    "environment: RT_ALLOWED_ORIGINS, RT_WS_PING (seconds between pings, %d),\n"
 	    "  RT_WS_QUEUE_MAX (bytes queued for one client before it is dropped, %d),\n"
 	    "  RT_WS_SNDBUF (kernel send buffer per client in bytes; default: autotuned)\n"
@@ -88,8 +94,9 @@ static void usage(FILE *f)
 	    STORE_DEFAULT_PATH, DEFAULT_MAX_CONNS, DEFAULT_PING_S, DEFAULT_QUEUE_MAX);
 }
 
-/* "127.0.0.1:8081", "[::1]:8081" or ":8081" (every address). */
-static int listen_on(const char *spec)
+/* "127.0.0.1:8081", "[::1]:8081" or ":8081" (every address).  reuseport:
+ * one of several sockets on the same address (--workers, supervise.c). */
+static int listen_on(const char *spec, int reuseport)
 {
 	char host[256];
 	const char *colon = strrchr(spec, ':');
@@ -115,6 +122,8 @@ static int listen_on(const char *spec)
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    (reuseport &&
+	     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
 	    listen(fd, 4096) < 0) {
 		fprintf(stderr, "rtlab-wsd: listen %s: %s\n", spec, strerror(errno));
@@ -126,9 +135,34 @@ static int listen_on(const char *spec)
 	return fd;
 }
 
+/* Accepting pauses while every slot, refusal slots included, is taken:
+ * the kernel's backlog holds the next clients until one leaves, so the
+ * descriptors never run out (issue 11: the fd reserve). */
+static int listener_paused;
+
+static void listener_pause(int pause)
+{
+	if (pause == listener_paused || listen_fd < 0)
+		return;
+	if (pause)
+		ae_del(wsd.loop, listen_fd);
+	else
+		ae_add(wsd.loop, listen_fd, AE_READABLE, &listener_src);
+	listener_paused = pause;
+}
+
+static int slots_full(void)
+{
+	return conn_count() >= wsd.max_conns + CONN_REFUSE_SLOTS;
+}
+
 static void on_accept(void)
 {
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		if (slots_full()) {
+			listener_pause(1);
+			return;
+		}
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof ss;
 		char host[NI_MAXHOST], serv[NI_MAXSERV], peer[48];
@@ -176,7 +210,7 @@ static void begin_stop(int signo)
 	wsd.stopping = 1;
 	wsd_log(NULL, "stopping on %s: closing %d clients with 1001",
 	        strsignal(signo), conn_open_count());
-	ae_del(wsd.loop, listen_fd);
+	listener_pause(1);
 	close(listen_fd);
 	listen_fd = -1;
 	conn_close_all(WS_CLOSE_GOING_AWAY, "server shutting down");
@@ -225,58 +259,24 @@ static void run_timers(void)
 	hub_tick();
 }
 
-int main(int argc, char **argv)
+/*
+ * One event loop on listen_fd until SIGTERM: the whole helper with
+ * --workers 1, one worker (a process of its own) otherwise.
+ */
+static int run_loop(int fd)
 {
-	static const struct option opts[] = {
-		{ "listen", required_argument, NULL, 'l' },
-		{ "db", required_argument, NULL, 'd' },
-		{ "echo", no_argument, NULL, 'e' },
-		{ "max-conns", required_argument, NULL, 'm' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const char *listen_spec = "127.0.0.1:8081";
-	long long n;
 	int64_t next_tick, stop_deadline = 0;
-	int opt, fd_limit;
+	int fd_limit;
 
-	wsd.max_conns = DEFAULT_MAX_CONNS;
-	wsd.db_path = getenv("RT_STORE") ? getenv("RT_STORE") : getenv("RT_DB");
-	wsd.node = getenv("RT_NODE");
-	while ((opt = getopt_long(argc, argv, "l:d:em:h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'l': listen_spec = optarg; break;
-		case 'd': wsd.db_path = optarg; break;
-		case 'e': wsd.echo = 1; break;
-		case 'm':
-			if (http_parse_int(optarg, 1, 1000000, &n) < 0) {
-				fprintf(stderr, "rtlab-wsd: --max-conns wants 1..1000000\n");
-				return 2;
-			}
-			wsd.max_conns = (int)n;
-			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
-		}
-	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
-	}
-	wsd.ping_ms = (int)settings_int("RT_WS_PING", 1, 3600, DEFAULT_PING_S) * 1000;
-	wsd.queue_max = (size_t)settings_int("RT_WS_QUEUE_MAX", 4096, 1 << 30,
-	                                DEFAULT_QUEUE_MAX);
-	wsd.sndbuf = (int)settings_int("RT_WS_SNDBUF", 0, 64 << 20, 0);
-	wsd.allowed_origins = getenv("RT_ALLOWED_ORIGINS");
+	listen_fd = fd;
+	/* Keep a few descriptors for the store, the log and the spare, and
+	 * the refusal slots. */
+	fd_limit = raise_fd_limit() - 32 - CONN_REFUSE_SLOTS;
+	if (wsd.max_conns > fd_limit)
+		wsd.max_conns = fd_limit > 1 ? fd_limit : 1;
 
-	/* Keep a few descriptors for the store, the log and the spare. */
-	fd_limit = raise_fd_limit();
-	if (wsd.max_conns > fd_limit - 32)
-		wsd.max_conns = fd_limit - 32 > 1 ? fd_limit - 32 : 1;
-
-	if (!(wsd.loop = ae_loop_new(1024)) || signals_init() < 0 ||
-	    (listen_fd = listen_on(listen_spec)) < 0) {
-		fprintf(stderr, "rtlab-wsd: cannot start\n");
+	if (!(wsd.loop = ae_loop_new(1024)) || signals_init() < 0) {
+		wsd_log(NULL, "cannot start: %s", strerror(errno));
 		return 1;
 	}
 	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -304,12 +304,15 @@ int main(int argc, char **argv)
 			case SRC_LISTENER: on_accept(); break;
 			case SRC_SIGNAL: on_signal(); break;
 			case SRC_STORE: hub_on_store_event(); break;
+			case SRC_WRITER: hub_on_writer_event(); break;
 			case SRC_CONN: conn_on_event(ev->data, ev->mask); break;
 			}
 		}
 		if (hub_wait_ms() == 0)
 			hub_on_store_event();   /* a bounded re-check is due */
 		conn_flush_pending();
+		if (listener_paused && !slots_full())
+			listener_pause(0);
 
 		now = clock_now_ms();
 		if (now >= next_tick) {
@@ -332,4 +335,88 @@ int main(int argc, char **argv)
 	close(spare_fd);
 	ae_loop_free(wsd.loop);
 	return 0;
+}
+
+static int cores(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > MAX_WORKERS ? MAX_WORKERS : (int)n;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "db", required_argument, NULL, 'd' },
+		{ "echo", no_argument, NULL, 'e' },
+		{ "max-conns", required_argument, NULL, 'm' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int fds[MAX_WORKERS];
+	long long n;
+	int opt, workers = cores(), rc;
+
+	wsd.max_conns = DEFAULT_MAX_CONNS;
+	wsd.db_path = getenv("RT_STORE") ? getenv("RT_STORE") : getenv("RT_DB");
+	wsd.node = getenv("RT_NODE");
+	while ((opt = getopt_long(argc, argv, "l:d:em:w:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'l': listen_spec = optarg; break;
+		case 'd': wsd.db_path = optarg; break;
+		case 'e': wsd.echo = 1; break;
+		case 'm':
+			if (http_parse_int(optarg, 1, 1000000, &n) < 0) {
+				fprintf(stderr, "rtlab-wsd: --max-conns wants 1..1000000\n");
+				return 2;
+			}
+			wsd.max_conns = (int)n;
+			break;
+		case 'w':
+			if (http_parse_int(optarg, 1, MAX_WORKERS, &n) < 0) {
+				fprintf(stderr, "rtlab-wsd: --workers wants 1..%d\n", MAX_WORKERS);
+				return 2;
+			}
+			workers = (int)n;
+			break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	wsd.fault_queue = (int)settings_int("RT_WS_FAULT_QUEUE", 0, 1000000, 0);
+	wsd.ping_ms = (int)settings_int("RT_WS_PING", 1, 3600, DEFAULT_PING_S) * 1000;
+	wsd.queue_max = (size_t)settings_int("RT_WS_QUEUE_MAX", 4096, 1 << 30,
+	                                DEFAULT_QUEUE_MAX);
+	wsd.sndbuf = (int)settings_int("RT_WS_SNDBUF", 0, 64 << 20, 0);
+	wsd.allowed_origins = getenv("RT_ALLOWED_ORIGINS");
+
+	if (workers == 1) {
+		/* One process, no supervisor: the helper as it always was. */
+		if ((fds[0] = listen_on(listen_spec, 0)) < 0) {
+			fprintf(stderr, "rtlab-wsd: cannot start\n");
+			return 1;
+		}
+		return run_loop(fds[0]);
+	}
+	/* Every socket exists before the first fork, so a port in use is an
+	 * error at once, and clients may connect before the workers run. */
+	for (int i = 0; i < workers; i++) {
+		if ((fds[i] = listen_on(listen_spec, 1)) < 0) {
+			fprintf(stderr, "rtlab-wsd: cannot start\n");
+			return 1;
+		}
+	}
+	wsd_log(NULL, "listening on %s with %d workers%s, max %d clients each",
+	        listen_spec, workers, wsd.echo ? " (echo mode)" : "", wsd.max_conns);
+	rc = supervise(fds, workers, run_loop);
+	for (int i = 0; i < workers; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return rc;
 }

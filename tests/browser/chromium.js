@@ -14,12 +14,16 @@ export const RESULTS_DIR = fileURLToPath(new URL('../../test-results/', import.m
 // Returns { context, newPage(), close() }.  newPage() records the page's
 // dialogs (alert() and friends) and uncaught errors in page.rtlabDialogs and
 // page.rtlabErrors, so a test can assert that nothing ran that should not.
-export async function launchBrowser() {
+//   opts.tls: accept the self-signed certificate of a TLS=1 stack (pages,
+//             fetch, EventSource and wss:// alike)
+//   opts.args: more Chromium switches (e.g. --disable-http2: HTTP/1.1 only)
+export async function launchBrowser(opts = {}) {
 	const profile = await mkdtemp(join(tmpdir(), 'rtlab-chromium-'));
 	const context = await chromium.launchPersistentContext(profile, {
 		executablePath: process.env.RTLAB_CHROMIUM || '/usr/bin/chromium',
 		headless: true,
-		args: ARGS,
+		args: [...ARGS, ...(opts.args ?? [])],
+		ignoreHTTPSErrors: !!opts.tls,
 		viewport: { width: 1400, height: 900 },
 	});
 	return {
@@ -37,6 +41,26 @@ export async function launchBrowser() {
 			await rm(profile, { recursive: true, force: true });
 		},
 	};
+}
+
+// The four technique pages, and what each page's log shows once its
+// technique is connected.
+export const PAGES = ['poll', 'longpoll', 'sse', 'ws'];
+const READY = { poll: '→ 200', longpoll: '→ 200', sse: 'open:', ws: '101 Switching Protocols' };
+
+// Opens each technique page on channel and waits until it is connected;
+// returns { poll, longpoll, sse, ws } (the pages).
+export async function openTechniquePages(browser, base, channel) {
+	const pages = {};
+	for (const name of PAGES) {
+		const page = await browser.newPage();
+		await page.goto(`${base}/${name}.html?channel=${channel}`);
+		await page.waitForFunction((marker) =>
+			document.getElementById('log').textContent.includes(marker),
+		READY[name], { timeout: 30000 });
+		pages[name] = page;
+	}
+	return pages;
 }
 
 export async function resultsDir() {

@@ -139,13 +139,16 @@ test('frames that arrive twice (a repeating proxy) are shown once', { timeout: 1
 	await page.close();
 });
 
-// The helper's process, among the stack's, by its name in /proc.
-async function helperPid() {
+// The helper's processes among the stack's, by their name in /proc: the
+// parent and its workers (rtlab-wsd --workers, one per core by default).
+async function helperPids() {
+	const pids = [];
 	for (const pid of stack.serverPids()) {
 		const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
-		if (comm.trim() === 'rtlab-wsd') return pid;
+		if (comm.trim() === 'rtlab-wsd') pids.push(pid);
 	}
-	throw new Error('no rtlab-wsd among the stack\'s processes');
+	if (!pids.length) throw new Error('no rtlab-wsd among the stack\'s processes');
+	return pids;
 }
 
 test('a silent WebSocket (frozen helper) is detected and the client moves on',
@@ -158,14 +161,14 @@ test('a silent WebSocket (frozen helper) is detected and the client moves on',
 
 	// SIGSTOP: the helper's sockets stay open but nothing moves — exactly
 	// what a dead network path looks like from the browser.
-	const pid = await helperPid();
-	process.kill(pid, 'SIGSTOP');
+	const pids = await helperPids();
+	for (const pid of pids) process.kill(pid, 'SIGSTOP');
 	try {
 		sent.push(...await sendSome(channel, 3, 'while frozen'));
 		await waitOpenOn(page, ['sse', 'longpoll'], 60000);
 		await waitReceived(page, sent);
 	} finally {
-		process.kill(pid, 'SIGCONT');
+		for (const pid of pids) process.kill(pid, 'SIGCONT');
 	}
 	await waitOpenOn(page, 'ws', 60000);
 	sent.push(...await sendSome(channel, 2, 'thawed'));

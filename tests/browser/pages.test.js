@@ -4,27 +4,16 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack } from '../lib/servers.js';
-import { launchBrowser, waitForText, texts, uniqueChannel } from './chromium.js';
-
-const PAGES = ['poll', 'longpoll', 'sse', 'ws'];
-// What each page's log shows once its technique is connected.
-const READY = { poll: '→ 200', longpoll: '→ 200', sse: 'open:', ws: '101 Switching Protocols' };
+import { launchBrowser, waitForText, texts, uniqueChannel, PAGES, openTechniquePages } from './chromium.js';
 
 let stack, browser;
 const channel = uniqueChannel('pages');
-const pages = {};
+let pages = {};
 
 before(async () => {
 	stack = await startStack({ server: 'apache', mode: 'fcgid' });
 	browser = await launchBrowser();
-	for (const name of PAGES) {
-		const page = await browser.newPage();
-		await page.goto(`${stack.base}/${name}.html?channel=${channel}`);
-		await page.waitForFunction((marker) =>
-			document.getElementById('log').textContent.includes(marker),
-		READY[name], { timeout: 30000 });
-		pages[name] = page;
-	}
+	pages = await openTechniquePages(browser, stack.base, channel);
 });
 
 after(async () => {

@@ -6,6 +6,8 @@
 //   - every error status of docs/protocol.md: 400 (each kind of bad input), 403
 //     cross-origin POST, 405 with Allow, 413, 415, and 503 with Retry-After
 //     when the store cannot be opened;
+//   - a declared Content-Length over 16 KiB is refused at once (413), and a
+//     body that stops short is cut by mod_reqtimeout (Apache);
 //   - ETag / If-None-Match → 304;
 //   - 20 parallel publishers × 50 messages: 1000 distinct ids, none lost,
 //     none duplicated, all readable in id order (20 × 15 under mod_cgi).
@@ -60,6 +62,16 @@ for (const stack of STACKS) {
     const send = (data, headers = FORM, extra = {}) =>
       curl(`${s.base}/cgi-bin/send.fcgi`, { method: 'POST', data, headers, ...extra });
     const poll = (qs, headers = {}) => curl(`${s.base}/cgi-bin/poll.fcgi?${qs}`, { headers });
+    // A declared body over 16 KiB is refused by the web server from its
+    // headers (apache-conf/rtlab-limits.conf, lighttpd-rtlab.conf) with the
+    // same JSON; lighttpd's refusal comes before mod_setenv, so it has no
+    // Cache-Control (docs/security.md).
+    const assertTooLarge = (r, what) => {
+      if (stack.server !== 'lighttpd') return assertError(r, 413, what);
+      assert.equal(r.status, 413, `${what}: expected 413, got ${r.status} ${r.body}`);
+      assert.match(r.headers['content-type'] ?? '', /^application\/json; charset=utf-8$/i);
+      assert.deepEqual(r.json(), { error: 'too_large', detail: 'body is over 16 KiB' });
+    };
 
     before(async () => {
       // RT_ALLOWED_ORIGINS reaches send.fcgi only if the stack passes the
@@ -215,14 +227,42 @@ for (const stack of STACKS) {
 
     test('413 for a body over 16 KiB, 415 for another content type', async () => {
       const big = `channel=big&text=${'a'.repeat(16 * 1024 + 10)}`;
-      assertError(await send(big), 413, 'form over 16 KiB');
-      assertError(await send(JSON.stringify({ text: 'b'.repeat(17 * 1024) }), JSON_CT), 413, 'JSON over 16 KiB');
+      assertTooLarge(await send(big), 'form over 16 KiB');
+      assertTooLarge(await send(JSON.stringify({ text: 'b'.repeat(17 * 1024) }), JSON_CT), 'JSON over 16 KiB');
       assertError(await send('text=x', { 'Content-Type': 'text/plain' }), 415, 'text/plain');
       assertError(await send('<text>x</text>', { 'Content-Type': 'application/xml' }), 415, 'xml');
       // The process that refused goes on serving.
       const ok = await send('channel=big&text=after');
       assert.equal(ok.status, 201, ok.body);
     });
+
+    // A client that declares a huge body and sends 30 bytes used to hold the
+    // connection until the server's Timeout (70 s): the server waited for
+    // the body before running send.fcgi.  Now the server refuses it from
+    // the headers (apache-conf/rtlab-limits.conf, lighttpd-rtlab.conf).
+    test('413 at once for a declared Content-Length over 16 KiB that never comes', async () => {
+      for (const length of ['999999999', '16385']) {
+        const r = await send('channel=liar&text=never-stored', { ...FORM, 'Content-Length': length }, { maxTime: 20 });
+        assertTooLarge(r, `Content-Length ${length}`);
+      }
+      // job.fcgi takes a form body too, under the same rule.
+      const job = await curl(`${s.base}/cgi-bin/job.fcgi`, {
+        method: 'POST', data: 'size=1', headers: { ...FORM, 'Content-Length': '999999999' }, maxTime: 20,
+      });
+      assertTooLarge(job, 'job.fcgi, Content-Length 999999999');
+      assert.deepEqual((await poll('channel=liar&since=0')).json().messages, []);
+    });
+
+    // mod_reqtimeout (apache-conf/httpd.conf.in): a body that stops short of
+    // its Content-Length is cut after 10 s, not after Timeout (70 s).
+    // mod_fcgid answers 500 for any failed body read, the others 408.
+    if (stack.server === 'apache' && stack.mode === 'fcgid') {
+      test('a body that stops short of its Content-Length is cut within 30 s', async () => {
+        const r = await send('channel=slow&text=never-stored', { ...FORM, 'Content-Length': '1000' }, { maxTime: 30 });
+        assert.ok([408, 500].includes(r.status), `${r.status} ${r.body}`);
+        assert.deepEqual((await poll('channel=slow&since=0')).json().messages, []);
+      });
+    }
 
     // Under mod_cgi every request is a fork+exec and a fresh SQLite open:
     // the same race with fewer messages keeps the file fast on a busy

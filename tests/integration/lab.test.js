@@ -9,9 +9,9 @@
 //   3. lighttpd, server.stream-response-body 0 → buffered; 1, 2 → streamed
 //   5. long-poll held 6 s: FcgidIOTimeout 3 → 500 (and the log line);
 //      FcgidIOTimeout 15 → 200 with an empty list
-//  15. two hosts with their own SQLite: host B's clients get nothing
-//  16. two hosts on one Redis: host 2's clients get every message
-//  17. sticky or round-robin: clients that reconnect lose and repeat nothing
+//  17. two hosts with their own SQLite: host B's clients get nothing
+//  18. two hosts on one Redis: host 2's clients get every message
+//  19. sticky or round-robin: clients that reconnect lose and repeat nothing
 //      (tools/lab-cluster.js; skipped without redis-server and haproxy)
 //
 // The sanitizer pass (RT_TEST_ASAN=1) skips this file: it tests server
@@ -21,7 +21,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { exp1, exp3, exp5 } from '../../tools/lab.js';
-import { exp15, exp16, exp17 } from '../../tools/lab-cluster.js';
+import { exp17, exp18, exp19 } from '../../tools/lab-cluster.js';
 import { clusterTools } from '../lib/servers.js';
 
 const skip = process.env.RT_TEST_ASAN === '1' ? 'configuration only: covered by the ordinary pass' : false;
@@ -54,13 +54,13 @@ test('lab 5: a long-poll held past FcgidIOTimeout gets 500 and a log line; under
 
 const skipCluster = skip || (!clusterTools() && 'redis-server or haproxy is not installed (tools/deps.sh cluster)');
 
-test('lab 15-16: two hosts are islands on their own SQLite, one store on Redis', { skip: skipCluster, timeout: 120_000 }, async () => {
-	const [islands] = await exp15();
+test('lab 17-18: two hosts are islands on their own SQLite, one store on Redis', { skip: skipCluster, timeout: 120_000 }, async () => {
+	const [islands] = await exp17();
 	assert.equal(islands.outcome, 0, `host B received: ${islands.figure}`);
-	const [shared] = await exp16();
+	const [shared] = await exp18();
 	assert.equal(shared.outcome, 1, `host 2 received: ${shared.figure}`);
 });
 
-test('lab 17: sticky or round-robin, reconnecting clients lose and repeat nothing', { skip: skipCluster, timeout: 120_000 }, async () => {
-	for (const r of await exp17()) assert.equal(r.outcome, 0, `${r.variant}: ${r.figure}`);
+test('lab 19: sticky or round-robin, reconnecting clients lose and repeat nothing', { skip: skipCluster, timeout: 120_000 }, async () => {
+	for (const r of await exp19()) assert.equal(r.outcome, 0, `${r.variant}: ${r.figure}`);
 });

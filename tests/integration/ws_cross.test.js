@@ -9,12 +9,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { execFileSync } from 'node:child_process';
-import { readFileSync, mkdtempSync, chmodSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { startStack, ROOT } from '../lib/servers.js';
+import { startStack } from '../lib/servers.js';
 import { spawnHelper } from './wsd_spawn.js';
+import { openWs as open, messages, until, newDbPath, createDb } from '../lib/ws.js';
 import { curl } from '../lib/http.js';
 
 let s;
@@ -26,27 +27,6 @@ after(async () => { await s?.stop(); });
 
 const tag = () => Math.random().toString(36).slice(2, 8);
 
-function open(url) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    ws.frames = [];
-    ws.closeCode = null;
-    ws.on('message', (d) => ws.frames.push(JSON.parse(d.toString())));
-    ws.on('close', (c) => { ws.closeCode = c; });
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
-
-async function until(pred, ms = 10000, what = 'condition') {
-  const t0 = Date.now();
-  while (!pred()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-const messages = (ws) => ws.frames.filter((f) => f.type === 'message').map((f) => f.message);
 
 async function post(channel, text, user = 'http') {
   const r = await curl(`${s.base}/cgi-bin/send.fcgi`, {
@@ -230,15 +210,6 @@ test('bad input never crashes the helper: other clients keep being served', asyn
 
 // ---- our own helper processes, on a database of their own ---------------------
 
-function newDbPath() {
-  const dir = mkdtempSync('/tmp/rtlab-wsx-');
-  chmodSync(dir, 0o755);
-  return path.join(dir, 'rtlab.db');
-}
-function createDb(db) {
-  execFileSync('sqlite3', [db], { input: readFileSync(path.join(ROOT, 'sql', 'schema.sql')) });
-}
-
 function handshakeStatus(url) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
@@ -355,5 +326,109 @@ test('a store recreated under the helper: clients are closed with 1012 and resum
     again.close();
   } finally {
     assert.equal(await h.stop(), 0);
+  }
+});
+
+// ---- the helper's limits (issue 11 item 5), on databases of their own ----------
+
+test('a field of the wrong type is answered like an empty field (error frame); not-JSON and unknown types close 1008', async () => {
+  const h = await spawnHelper(['--db', createDb(newDbPath())]);
+  try {
+    const ws = await open(`${h.url}?channel=types&history=0`);
+    ws.send(JSON.stringify({ type: 'send', user: 'u', text: 5 }));
+    ws.send(JSON.stringify({ type: 'send', user: 'u', text: '' }));
+    ws.send(JSON.stringify({ type: 'send', user: ['u'], text: 'x' }));
+    ws.send(JSON.stringify({ type: 'send', user: 'u', text: 'fine' }));
+    await until(() => ws.frames.length >= 4, 10000, 'three errors and the message');
+    const errors = ws.frames.filter((f) => f.type === 'error');
+    assert.deepEqual(errors.map((e) => [e.error, e.detail]), [
+      ['bad_request', 'text is not a string'],
+      ['bad_request', 'text is empty'],
+      ['bad_request', 'user is not a string'],
+    ]);
+    assert.deepEqual(messages(ws).map((m) => m.text), ['fine'], 'still open, still served');
+    assert.equal(ws.closeCode, null);
+    ws.send(JSON.stringify({ type: 5, text: 'x' }));
+    await until(() => ws.closeCode !== null, 10000, 'the close');
+    assert.equal(ws.closeCode, 1008, 'a type that is not a string is not a known type');
+    const ws2 = await open(`${h.url}?channel=types&history=0`);
+    ws2.send('{"type":"send","text":');
+    await until(() => ws2.closeCode !== null, 10000, 'the close');
+    assert.equal(ws2.closeCode, 1008, 'not JSON');
+  } finally {
+    assert.equal(await h.stop(), 0);
+  }
+});
+
+test('a held write lock does not freeze the helper: pings are answered meanwhile, the message is stored after', async () => {
+  const db = createDb(newDbPath());
+  const h = await spawnHelper(['--db', db]);
+  const locker = spawn('python3', ['-c', [
+    'import sqlite3, sys, time',
+    'c = sqlite3.connect(sys.argv[1], isolation_level=None)',
+    "c.execute('BEGIN IMMEDIATE')",
+    "print('locked', flush=True)",
+    'time.sleep(4)',
+    "c.execute('COMMIT')",
+    "print('released', flush=True)",
+  ].join('\n'), db]);
+  try {
+    let out = '';
+    let releasedAt = null;
+    locker.stdout.on('data', (b) => { out += b; if (/released/.test(out) && !releasedAt) releasedAt = Date.now(); });
+    const ws = await open(`${h.url}?channel=lock&history=0`);
+    await until(() => /locked/.test(out), 10000, 'the lock');
+    // A burst of 200 from one client: the helper holds its input past 32
+    // waiting (TCP flow control), refuses none, loses none.
+    const burst = await open(`${h.url}?channel=lock&history=0`);
+    for (let i = 0; i < 200; i++) burst.send(JSON.stringify({ type: 'send', user: 'b', text: `burst ${i}` }));
+    ws.send(JSON.stringify({ type: 'send', user: 'u', text: 'while locked' }));
+    await new Promise((r) => setTimeout(r, 300));   // the inserts now wait for the lock
+    const pongAt = await new Promise((resolve) => { ws.once('pong', () => resolve(Date.now())); ws.ping('x'); });
+    assert.equal(releasedAt, null, 'the pong came while the lock was still held');
+    await until(() => messages(ws).length === 201, 30000, 'the messages, once the lock is gone');
+    assert.ok(releasedAt && pongAt < releasedAt);
+    assert.deepEqual(messages(ws).filter((m) => m.user === 'b').map((m) => m.text),
+      Array.from({ length: 200 }, (_, i) => `burst ${i}`), 'the burst, whole and in order');
+    assert.ok(messages(ws).some((m) => m.text === 'while locked'));
+    assert.deepEqual(burst.frames.filter((f) => f.type === 'error'), [], 'nothing refused');
+    burst.close();
+    ws.close();
+  } finally {
+    locker.kill();
+    assert.equal(await h.stop(), 0);
+  }
+});
+
+test('out of memory while queueing closes with 1011, and the client resumes with since, losing nothing', async () => {
+  const db = createDb(newDbPath());
+  // Fault injection: every 5th queue allocation of the helper fails.
+  const h = await spawnHelper(['--db', db], { RT_WS_FAULT_QUEUE: '5' });
+  try {
+    const channel = 'oom';
+    const got = [];
+    let closes1011 = 0;
+    let since = null;
+    let ws = await open(`${h.url}?channel=${channel}&history=0`);
+    const rows = Array.from({ length: 12 }, (_, i) =>
+      `INSERT INTO messages (channel, user, text, ts, via) VALUES ('${channel}', 'sql', 'm${i}', 0, 'http');`);
+    execFileSync('sqlite3', ['-cmd', '.timeout 5000', db, rows.join('\n')]);
+    const ids = execFileSync('sqlite3', [db, `SELECT id FROM messages WHERE channel = '${channel}' ORDER BY id`])
+      .toString().trim().split('\n').map(Number);
+    for (let round = 0; round < 30 && got.length < ids.length; round++) {
+      await until(() => ws.closeCode !== null || got.length + messages(ws).length >= ids.length, 10000, 'delivery or close');
+      await new Promise((r) => setTimeout(r, 100));
+      got.push(...messages(ws));
+      if (ws.closeCode === null) break;
+      assert.equal(ws.closeCode, 1011, 'the only close is 1011');
+      closes1011++;
+      since = got.length ? got.at(-1).id : ids[0] - 1;
+      ws = await open(`${h.url}?channel=${channel}&since=${since}`);
+    }
+    assert.ok(closes1011 >= 1, 'the fault closed the client with 1011');
+    assert.deepEqual(got.map((m) => m.id), ids, 'every row exactly once, in order');
+    ws.close();
+  } finally {
+    await h.stop();
   }
 });

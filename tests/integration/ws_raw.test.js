@@ -279,6 +279,35 @@ test('apache: a cross-origin page is refused with 403 through the proxy too', as
   assert.match(r.head, /^HTTP\/1\.1 403 /);
 });
 
+// A forged X-Forwarded-Host list (issue 11 item 3): Apache appends its own
+// entry after the client's ("evil.example, 127.0.0.1:PORT"), lighttpd
+// replaces the header; the helper trusts only the last entry, the one our
+// own proxy wrote.  Origin and the forged header both name the attacker's
+// site: 403 on both servers.  A same-origin page with a forged header still
+// gets its 101.
+for (const server of ['apache', 'lighttpd']) {
+  test(`${server}: a forged X-Forwarded-Host list does not pass the Origin check`, async () => {
+    const s = server === 'apache' ? stack
+      : await startStack({ server: 'lighttpd', mode: 'fastcgi', ws: true });
+    const front = `127.0.0.1:${s.port}`;
+    try {
+      const forged = (origin) => handshake('/ws', `Origin: ${origin}\r\n` +
+        `X-Forwarded-Host: evil.example, ${front}\r\n`).replace('Host: 127.0.0.1', `Host: ${front}`);
+      const evil = await session(s.wsUrl, [], { request: forged('http://evil.example') });
+      assert.match(evil.head, /^HTTP\/1\.1 403 /, 'evil Origin, forged list');
+      const evil1 = await session(s.wsUrl, [], {
+        request: handshake('/ws', 'Origin: http://evil.example\r\nX-Forwarded-Host: evil.example\r\n')
+          .replace('Host: 127.0.0.1', `Host: ${front}`),
+      });
+      assert.match(evil1.head, /^HTTP\/1\.1 403 /, 'evil Origin, forged single entry');
+      const same = await session(s.wsUrl, [close(1000)], { request: forged(`http://${front}`) });
+      assert.match(same.head, /^HTTP\/1\.1 101 /, 'the real page, forged list');
+    } finally {
+      if (s !== stack) await s.stop();
+    }
+  });
+}
+
 test('direct: garbage instead of a handshake → 400, and the helper lives on', async () => {
   const r = await session(targets.direct, [], { request: '\x16\x03\x01\x02\x00garbage\r\n\r\n' });
   assert.match(r.head, /^HTTP\/1\.1 400 /);
@@ -359,4 +388,66 @@ test('SIGTERM closes every client with 1001, then the helper exits 0', async () 
   const code = await h.stop();
   for (const r of await Promise.all(clients)) assertClosedWith(r, 1001, 'shutdown');
   assert.equal(code, 0);
+});
+
+// ---- the helper's limits (issue 11 item 5) ---------------------------------------
+
+test('--max-conns counts connections still in the handshake: the fd reserve cannot run out', async () => {
+  const h = await spawnHelper(['--echo', '--max-conns', '3']);
+  const idle = [];
+  try {
+    // Three connections that never finish their handshake hold three slots.
+    for (let i = 0; i < 3; i++) {
+      const sock = net.connect(h.port, '127.0.0.1');
+      sock.on('error', () => {});
+      await new Promise((r) => sock.once('connect', r));
+      idle.push(sock);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const over = await session(h.url, []);
+    assert.match(over.head, /^HTTP\/1\.1 503 /, 'a fourth connection is refused');
+    assert.match(over.head, /Retry-After: \d+/);
+    for (const sock of idle) sock.destroy();
+    let later;
+    for (let i = 0; i < 50; i++) {   // the helper sees the three EOFs on its next turn
+      later = await session(h.url, [frame(1, 'room again'), close(1000)]);
+      if (/^HTTP\/1\.1 101 /.test(later.head)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(later.frames[0].payload.toString(), 'room again');
+  } finally {
+    for (const sock of idle) sock.destroy();
+    assert.equal(await h.stop(), 0);
+  }
+});
+
+test('a ping flood is answered with the latest pong only (RFC 6455 §5.5.3), not one pong per ping', async () => {
+  const h = await spawnHelper(['--echo']);
+  try {
+    const pings = [];
+    for (let i = 0; i < 2000; i++) pings.push(frame(9, `p${i}`));
+    const r = await session(h.url, [Buffer.concat([...pings, close(1000)])], { timeout: 15000 });
+    const pongs = r.frames.filter((f) => f.opcode === 10);
+    assert.ok(pongs.length >= 1, 'answered');
+    assert.ok(pongs.length <= 200, `${pongs.length} pongs for 2000 pings`);
+    assert.equal(pongs.at(-1).payload.toString(), 'p1999', 'the last pong answers the last ping');
+    assertClosedWith(r, 1000, 'after the flood');
+  } finally {
+    await h.stop();
+  }
+});
+
+test('out of memory while queueing closes the client with 1011 instead of dropping a frame', async () => {
+  // RT_WS_FAULT_QUEUE=4: every 4th queue allocation fails (fault injection).
+  // The 101 is the 1st, echoes the 2nd and 3rd; the 4th echo cannot be
+  // queued: the client must see 1011, not a silent gap before the 5th.
+  const h = await spawnHelper(['--echo'], { RT_WS_FAULT_QUEUE: '4' });
+  try {
+    const r = await session(h.url, [frame(1, 'a'), frame(1, 'b'), frame(1, 'c'), frame(1, 'd'), frame(1, 'e')]);
+    const texts = r.frames.filter((f) => f.opcode === 1).map((f) => f.payload.toString());
+    assert.deepEqual(texts, ['a', 'b'], 'what was queued before the failure, nothing after');
+    assertClosedWith(r, 1011, 'out of memory');
+  } finally {
+    await h.stop();
+  }
 });

@@ -1,6 +1,7 @@
 // wsd_spawn.js — start a WebSocket helper of a test's own (not the stack's),
 // on a free loopback port, e.g. with --echo, --max-conns or a database of
-// its own, and stop exactly that process (SIGTERM, by its handle).
+// its own, and stop exactly that process (SIGTERM, by its handle).  One
+// worker process unless args name --workers (the default is one per core).
 //
 //   const h = await spawnHelper(['--echo'], { RT_WS_PING: '1' });
 //   h.url (ws://127.0.0.1:PORT/ws), h.port, h.log (its stderr so far)
@@ -12,7 +13,8 @@ import { BUILD, freePort } from '../lib/servers.js';
 
 export async function spawnHelper(args, env = {}, port = null) {
   port ??= await freePort();
-  const child = spawn(path.join(BUILD, 'ws', 'rtlab-wsd'), [...args, '--listen', `127.0.0.1:${port}`],
+  const workers = args.includes('--workers') ? [] : ['--workers', '1'];
+  const child = spawn(path.join(BUILD, 'ws', 'rtlab-wsd'), [...workers, ...args, '--listen', `127.0.0.1:${port}`],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   child.log = '';
   child.stderr.on('data', (b) => { child.log += b; });

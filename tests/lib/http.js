@@ -7,6 +7,10 @@
 //   r.status (number), r.headers (lower-case keys; repeated ones joined
 //   with ", "), r.body (string), r.raw (Buffer), r.json() (parsed body)
 //
+// Over TLS (a TLS=1 stack): { cacert: s.cert } trusts its self-signed
+// certificate, { http: '2' } or { http: '1.1' } picks the protocol curl
+// offers by ALPN; r.version is the one the answer came in ('2', '1.1').
+//
 // data (string or Buffer) is sent exactly as given, from stdin, with
 // --data-binary; without a Content-Type header curl sends
 // application/x-www-form-urlencoded.  "Expect: 100-continue" is turned off
@@ -45,6 +49,8 @@ export async function curl(url, opts = {}) {
   if (data !== undefined) args.push('--data-binary', '@-');
   if (opts.compressed) args.push('--compressed');
   if (opts.http10) args.push('--http1.0');
+  if (opts.cacert) args.push('--cacert', opts.cacert);
+  if (opts.http) args.push(opts.http === '2' ? '--http2' : `--http${opts.http}`);
   args.push('--', url);
   const { code, out, err } = await runCurl(args, data);
   if (code !== 0 && out.length === 0) {
@@ -66,7 +72,8 @@ export function parseResponse(raw, exitCode = 0, stderr = '') {
     if (!/^HTTP\/\S+ 1\d\d/.test(head)) break;
   }
   const lines = head.split('\r\n');
-  const status = Number((lines[0].match(/^HTTP\/\S+ (\d{3})/) || [])[1] || 0);
+  const [, version = '', code = 0] = lines[0].match(/^HTTP\/(\S+) (\d{3})/) || [];
+  const status = Number(code);
   const headers = {};
   for (const line of lines.slice(1)) {
     const i = line.indexOf(':');
@@ -78,6 +85,7 @@ export function parseResponse(raw, exitCode = 0, stderr = '') {
   const body = rest.toString('utf8');
   return {
     status,
+    version,
     headers,
     body,
     raw: rest,

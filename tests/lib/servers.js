@@ -8,6 +8,9 @@
 //   const s = await startStack({ server: 'apache', mode: 'fcgid',
 //                                env: { RT_SSE_HEARTBEAT: '1' } });
 //   ... s.base, s.wsUrl, s.wsDirect, s.db, s.runDir, s.serverPids() ...
+//   const t = await startStack({ server: 'lighttpd', tls: true });
+//   ... t.base is https://, t.wsUrl wss://; t.cert the self-signed
+//   certificate's path (trust it: curl --cacert, ca: in Node) ...
 //   await s.stop();
 //
 // RTLAB_BUILD (environment) names the built tree whose binaries are staged
@@ -131,6 +134,7 @@ function serveEnv(vars, extra = {}) {
  *   env: RT_* for every endpoint and the helper
  *   extraConf: file appended to the generated config   mpm: 'event' | 'prefork'
  *   ws: start the helper (default: true if built)
+ *   tls: HTTPS + HTTP/2 on the port, self-signed certificate (serve.sh TLS=1)
  */
 export async function startStack(opts = {}) {
   const server = opts.server ?? 'apache';
@@ -153,13 +157,14 @@ export async function startStack(opts = {}) {
       MPM: opts.mpm ?? 'event',
       RUN_DIR: runDir,
       WS: ws ? '1' : '0',
+      TLS: opts.tls ? '1' : '0',
     }, opts.env);
     if (opts.extraConf) env.EXTRA_CONF = path.resolve(opts.extraConf);
     const store = opts.store ?? (process.env.RTLAB_TEST_STORE === 'redis' &&
       !opts.env?.RT_DB && !opts.env?.RT_STORE ? 'redis' : 'sqlite');
     if (store === 'redis') env.REDIS = '1';
     const r = await run(['start'], env);
-    if (r.code === 0) return makeStack({ server, mode, port, wsPort, runDir, env, ws, store });
+    if (r.code === 0) return makeStack({ server, mode, port, wsPort, runDir, env, ws, store, tls: !!opts.tls });
     lastErr = `${r.stderr}${r.stdout}`;
     await run(['stop', runDir], env);
     if (runPids(runDir).length === 0) rmSync(runDir, { recursive: true, force: true });
@@ -168,7 +173,7 @@ export async function startStack(opts = {}) {
   throw new Error(`startStack(${server}/${mode}) failed:\n${lastErr}`);
 }
 
-function makeStack({ server, mode, port, wsPort, runDir, env, ws, store }) {
+function makeStack({ server, mode, port, wsPort, runDir, env, ws, store, tls }) {
   let stopped = false;
   const db = env.RT_DB ?? path.join(runDir, 'db', 'rtlab.db');
   return {
@@ -177,8 +182,10 @@ function makeStack({ server, mode, port, wsPort, runDir, env, ws, store }) {
     store,
     port,
     wsPort,
-    base: `http://127.0.0.1:${port}`,
-    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    tls,
+    base: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
+    wsUrl: `${tls ? 'wss' : 'ws'}://127.0.0.1:${port}/ws`,
+    cert: tls ? path.join(runDir, 'conf', 'tls', 'cert.pem') : null,
     wsDirect: `ws://127.0.0.1:${wsPort}/ws`,
     db,
     runDir,

@@ -95,6 +95,12 @@ static const struct int_case int_cases[] = {
 	{ "9223372036854775807", 0, LLONG_MAX, 0, LLONG_MAX },
 	{ "9223372036854775808", 0, LLONG_MAX, -1, 0 },
 	{ "99999999999999999999999", 0, LLONG_MAX, -1, 0 },
+	/* The whole range when min allows a sign: LLONG_MIN too (found by
+	 * tests/fuzz/fuzz_http_query.c, differential against strtoll). */
+	{ "-9223372036854775808", LLONG_MIN, LLONG_MAX, 0, LLONG_MIN },
+	{ "-9223372036854775807", LLONG_MIN, 0, 0, -LLONG_MAX },
+	{ "-9223372036854775809", LLONG_MIN, LLONG_MAX, -1, 0 },
+	{ "-0", -1, 1, 0, 0 },
 	{ "500", 1, 500, 0, 500 },
 	{ "501", 1, 500, -1, 0 },
 };

@@ -174,6 +174,17 @@ static const struct json_case json_cases[] = {
 	{ "unquoted key (JSON5)", S("{text:\"a\"}"), "not valid JSON", NO_FIELDS },
 	{ "truncated", S("{\"text\":\"a"), "not valid JSON", NO_FIELDS },
 	{ "two values", S("{} {}"), "not valid JSON", NO_FIELDS },
+	/* SQLite 3.40's json_valid() accepts these (found by
+	 * tests/fuzz/fuzz_msg.c): a member name must be a string. */
+	{ "array as a name", S("{\"channel\":\"l\",[\"text\"]:\"el\"}"),
+	  "not valid JSON", NO_FIELDS },
+	{ "object as a name", S("{{\"k\":\"text\"}:\"x\",\"text\":\"y\"}"),
+	  "not valid JSON", NO_FIELDS },
+	{ "array name, nested", S("[{\"a\":{[\"b\"]:2}}]"), "not valid JSON", NO_FIELDS },
+	{ "name that looks like an array", S("{\"[\\\"b\\\"]\":2,\"text\":\"t\"}"),
+	  NULL, NULL, NULL, NULL, "t", 1 },
+	{ "names after strings with , { [", S("{\"x\":\",{[\\\"\",\"y\":[{}],\"text\":\"t\"}"),
+	  NULL, NULL, NULL, NULL, "t", 1 },
 	{ "array", S("[{\"text\":\"a\"}]"), "not a JSON object", NO_FIELDS },
 	{ "string", S("\"text\""), "not a JSON object", NO_FIELDS },
 	{ "number", S("42"), "not a JSON object", NO_FIELDS },
@@ -301,6 +312,38 @@ START_TEST(test_json)
 }
 END_TEST
 
+/* A well-formed object whose only fault is a field of the wrong type says
+ * so (bad_member) and keeps its type: the helper answers it with an error
+ * frame, like an empty field.  Not JSON, or a type that is not a string:
+ * no bad_member (the helper closes with 1008). */
+START_TEST(test_json_bad_member)
+{
+	static const struct { const char *body; int bad_member; const char *type; } t[] = {
+		{ "{\"type\":\"send\",\"text\":5}", 1, "send" },
+		{ "{\"type\":\"send\",\"user\":[],\"text\":\"t\"}", 1, "send" },
+		{ "{\"type\":\"send\",\"channel\":{},\"text\":\"t\"}", 1, "send" },
+		{ "{\"text\":5}", 1, NULL },
+		{ "{\"type\":5,\"text\":\"t\"}", 0, NULL },
+		{ "{\"type\":\"send\",\"text\":", 0, NULL },
+		{ "[\"send\"]", 0, NULL },
+	};
+	struct msg_json *mj = msg_json_open(NULL);
+	struct msg_fields f;
+
+	ck_assert_ptr_nonnull(mj);
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		ck_assert_ptr_nonnull(msg_json_parse(mj, t[i].body, strlen(t[i].body), &f));
+		ck_assert_int_eq(f.bad_member, t[i].bad_member);
+		if (t[i].type)
+			ck_assert_str_eq(f.type.s, t[i].type);
+		else
+			ck_assert_ptr_null(f.type.s);
+		ck_assert_ptr_null(f.text.s);
+	}
+	msg_json_close(mj);
+}
+END_TEST
+
 /* One reader serves many bodies; a refusal in between leaves it usable,
  * and the fields of a call survive reuse of the caller's buffer. */
 START_TEST(test_json_reader_reuse)
@@ -339,6 +382,7 @@ static Suite *msg_suite(void)
 	tcase_add_loop_test(tc, test_json, 0,
 	                    (int)(sizeof json_cases / sizeof json_cases[0]));
 	tcase_add_test(tc, test_json_reader_reuse);
+	tcase_add_test(tc, test_json_bad_member);
 	tcase_add_test(tc, test_json_event);
 	suite_add_tcase(s, tc);
 	return s;

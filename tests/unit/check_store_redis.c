@@ -536,6 +536,32 @@ START_TEST(an_emptied_store_is_a_reset)
 }
 END_TEST
 
+/* A new channel beyond RT_MAX_CHANNELS evicts the one idle longest. */
+START_TEST(max_channels_evicts_the_idle_longest)
+{
+	struct store *st;
+	struct store_msgs ms;
+
+	setenv("RT_MAX_CHANNELS", "2", 1);
+	st = open_db(11);
+	unsetenv("RT_MAX_CHANNELS");
+	insert(st, "a", "1");
+	insert(st, "b", "2");
+	insert(st, "a", "3");     /* now b is the idle one */
+	insert(st, "c", "4");
+	ck_assert_int_eq(store_read_after(st, "b", 0, 10, &ms), 0);
+	ck_assert_uint_eq(ms.n, 0);
+	store_msgs_free(&ms);
+	ck_assert_int_eq(store_read_after(st, "a", 0, 10, &ms), 0);
+	ck_assert_uint_eq(ms.n, 2);
+	store_msgs_free(&ms);
+	ck_assert_int_eq(store_read_after(st, "c", 0, 10, &ms), 0);
+	ck_assert_uint_eq(ms.n, 1);
+	store_msgs_free(&ms);
+	store_close(st);
+}
+END_TEST
+
 START_TEST(bad_urls_are_refused)
 {
 	static const char *const bad[] = {
@@ -569,6 +595,7 @@ static Suite *store_redis_suite(void)
 	tcase_add_test(tc, retention_by_age_trims_every_channel);
 	tcase_add_test(tc, bad_urls_are_refused);
 	tcase_add_test(tc, an_emptied_store_is_a_reset);
+	tcase_add_test(tc, max_channels_evicts_the_idle_longest);
 	/* Last: it stops and starts its own server (and changes `port`). */
 	tcase_add_test(tc, unavailable_fails_then_recovers_with_nothing_lost);
 	suite_add_tcase(s, tc);

@@ -623,6 +623,33 @@ START_TEST(test_buffer_released)
 }
 END_TEST
 
+/* A header declaring 64 KiB reserves nothing for bytes that have not come:
+ * the buffer grows with the payload that arrived (issue 11 item 5). */
+START_TEST(test_buffer_grows_with_bytes)
+{
+	static unsigned char buf[65536 + 16];
+	struct ws_reader r;
+	struct ws_event ev;
+	size_t len = big_message(buf, 65536, 65536), hlen = len - 65536, used;
+
+	ws_reader_init(&r, 1);
+	used = ws_reader_feed(&r, buf, hlen, &ev);       /* the header alone */
+	ck_assert_int_eq(ev.type, WS_EV_NONE);
+	ck_assert_uint_eq(used, hlen);
+	ck_assert_uint_eq(r.msg_cap, 0);
+	used += ws_reader_feed(&r, buf + used, 100, &ev);  /* 100 bytes of it */
+	ck_assert_int_eq(ev.type, WS_EV_NONE);
+	ck_assert_uint_le(r.msg_cap, 256);
+	used += ws_reader_feed(&r, buf + used, 1000, &ev);
+	ck_assert_uint_le(r.msg_cap, 2048);
+	used += ws_reader_feed(&r, buf + used, len - used, &ev);
+	ck_assert_int_eq(ev.type, WS_EV_MESSAGE);
+	ck_assert_uint_eq(ev.len, 65536);
+	ck_assert_uint_eq(r.msg_cap, 65536);               /* never more than the limit */
+	ws_reader_free(&r);
+}
+END_TEST
+
 /* A client-side reader (need_mask 0) takes the server's unmasked frames. */
 START_TEST(test_client_reader)
 {
@@ -660,6 +687,7 @@ static Suite *ws_frame_suite(void)
 	tcase_add_test(tc, test_sizes);
 	tcase_add_test(tc, test_failed_is_sticky);
 	tcase_add_test(tc, test_buffer_released);
+	tcase_add_test(tc, test_buffer_grows_with_bytes);
 	tcase_add_test(tc, test_client_reader);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);

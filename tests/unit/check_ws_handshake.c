@@ -63,6 +63,14 @@ static const struct hs_case hs_cases[] = {
 	{ "Origin matches X-Forwarded-Host", S("GET /ws HTTP/1.1\r\n" GOOD_HEADERS
 	  "Origin: http://example.org:8080\r\nX-Forwarded-Host: example.org:8080\r\n\r\n"),
 	  1, 0, "lobby", -1, 20 },
+	/* Apache appends its own X-Forwarded-Host entry after the client's:
+	 * only the last entry is our proxy's. */
+	{ "X-Forwarded-Host list: the last entry (the proxy's) counts", S("GET /ws HTTP/1.1\r\n"
+	  GOOD_HEADERS "Origin: http://127.0.0.1:8080\r\n"
+	  "X-Forwarded-Host: evil.example, 127.0.0.1:8080\r\n\r\n"), 1, 0, "lobby", -1, 20 },
+	{ "X-Forwarded-Host list, blanks around the last entry", S("GET /ws HTTP/1.1\r\n"
+	  GOOD_HEADERS "Origin: http://example.org\r\n"
+	  "X-Forwarded-Host: a.example,example.org \r\n\r\n"), 1, 0, "lobby", -1, 20 },
 	{ "percent-encoded channel", S("GET /ws?channel=%41b HTTP/1.1\r\n" GOOD_HEADERS "\r\n"),
 	  1, 0, "Ab", -1, 20 },
 	/* incomplete */
@@ -101,6 +109,15 @@ static const struct hs_case hs_cases[] = {
 	{ "key not base64", S("GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 	  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25!ZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"), 1, 400, NULL, 0, 0 },
 	{ "cross origin", S("GET /ws HTTP/1.1\r\n" GOOD_HEADERS "Origin: http://evil.example\r\n\r\n"),
+	  1, 403, NULL, 0, 0 },
+	{ "a forged X-Forwarded-Host first entry", S("GET /ws HTTP/1.1\r\n" GOOD_HEADERS
+	  "Origin: http://evil.example\r\nX-Forwarded-Host: evil.example, 127.0.0.1:8080\r\n\r\n"),
+	  1, 403, NULL, 0, 0 },
+	{ "a forged X-Forwarded-Host, three entries", S("GET /ws HTTP/1.1\r\n" GOOD_HEADERS
+	  "Origin: http://evil.example\r\nX-Forwarded-Host: evil.example,evil.example, 127.0.0.1:8080\r\n\r\n"),
+	  1, 403, NULL, 0, 0 },
+	{ "X-Forwarded-Host ending in an empty entry", S("GET /ws HTTP/1.1\r\n" GOOD_HEADERS
+	  "Origin: http://evil.example\r\nX-Forwarded-Host: evil.example, \r\n\r\n"),
 	  1, 403, NULL, 0, 0 },
 	{ "origin on another port", S("GET /ws HTTP/1.1\r\n" GOOD_HEADERS "Origin: http://127.0.0.1:9999\r\n\r\n"),
 	  1, 403, NULL, 0, 0 },

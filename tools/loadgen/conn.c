@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "message.h"
+#include "tls.h"
 
 /* ---- URL templates ------------------------------------------------------ */
 
@@ -94,6 +95,8 @@ void conn_watch(struct conn *c, uint32_t events, int op)
 
 void conn_close(struct conn *c)
 {
+	if (c->ssl)
+		tls_detach(c);
 	if (c->fd >= 0) {
 		/* close() removes the fd from the epoll set (epoll(7), Q6). */
 		close(c->fd);
@@ -162,6 +165,7 @@ static int conn_open(struct conn *c, const struct target *t)
 		return -1;
 	}
 	c->state = C_CONNECTING;
+	c->target = t;
 	c->reused = 0;
 	conn_watch(c, EPOLLOUT, EPOLL_CTL_ADD);
 	return 0;
@@ -318,7 +322,7 @@ static void ws_send_control(struct conn *c, int opcode, const void *p, size_t n)
 	len = ws_frame_encode(frame, sizeof frame, 1, opcode, p, n, mask);
 	/* A control frame is tiny; if the socket cannot take it now we drop it
 	 * (the benchmark never relies on pongs). */
-	w = write(c->fd, frame, len);
+	w = conn_write(c, frame, len);
 	if (w > 0 && !c->is_pub)
 		counters.bytes_out += w;
 }

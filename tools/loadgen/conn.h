@@ -20,6 +20,7 @@
 enum conn_state {
 	C_CLOSED,      /* no socket; a timer will issue the next request */
 	C_CONNECTING,  /* non-blocking connect() in progress */
+	C_HANDSHAKE,   /* TLS handshake in progress (tls.c) */
 	C_WRITING,     /* request being written */
 	C_READING,     /* response (or SSE stream) being read */
 	C_IDLE,        /* keep-alive socket between requests */
@@ -28,6 +29,8 @@ enum conn_state {
 
 struct conn {
 	int fd;
+	struct ssl_st *ssl;        /* OpenSSL's SSL on fd (--tls); owned, or NULL */
+	const struct target *target;  /* where fd is connected */
 	int is_pub;
 	int index;                 /* subscriber number, or publisher slot */
 	enum conn_state state;

@@ -42,12 +42,14 @@ struct options {
 	const char *channel, *cursor_key, *id_key, *label;
 	struct proc_set server;    /* --pids, --pid-file, --ports */
 	int header, quiet;
+	int tls;                   /* --tls: the web server (--base) speaks TLS */
 };
 extern struct options opt;
 
 struct target {
 	char host[256];
 	int port;
+	int tls;                   /* https:// or wss:// (tls.h) */
 	struct sockaddr_in addr;
 	char path[URL_MAX];        /* path and query, still a template */
 };

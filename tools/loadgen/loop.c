@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "conn.h"
+#include "tls.h"
 
 const char *const tech_name[] = { "poll", "longpoll", "sse", "ws" };
 struct loop_counters counters;
@@ -84,7 +85,7 @@ static void conn_readable(struct conn *c)
 			c->in_cap = c->in_cap ? c->in_cap * 2 : 8192;
 			c->in = xrealloc(c->in, c->in_cap);
 		}
-		n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+		n = conn_read(c, c->in + c->in_len, c->in_cap - c->in_len);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n <= 0) {
@@ -139,9 +140,25 @@ static void conn_writable(struct conn *c)
 			return;
 		}
 		c->state = C_WRITING;
+		if (c->target->tls) {
+			if (tls_attach(c, c->target) != 0) {
+				conn_fail(c, &counters.err_connect);
+				return;
+			}
+			c->state = C_HANDSHAKE;
+		}
+	}
+	if (c->state == C_HANDSHAKE) {
+		int rc = tls_handshake(c);
+		if (rc < 0)
+			conn_fail(c, &counters.err_connect);
+		if (rc <= 0)
+			return;
+		c->state = C_WRITING;
+		conn_watch(c, EPOLLOUT, EPOLL_CTL_MOD);
 	}
 	while (c->out_off < c->out_len) {
-		ssize_t n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+		ssize_t n = conn_write(c, c->out + c->out_off, c->out_len - c->out_off);
 		if (n < 0 && errno == EAGAIN)
 			return;
 		if (n <= 0) {
@@ -167,7 +184,8 @@ static void conn_event(struct conn *c, uint32_t events)
 	}
 	if (c->fd < 0)
 		return;
-	if (events & EPOLLOUT)
+	/* The handshake waits for whichever event OpenSSL asked for. */
+	if (c->state == C_HANDSHAKE || (events & EPOLLOUT))
 		conn_writable(c);
 	else if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
 		conn_readable(c);

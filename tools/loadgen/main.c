@@ -70,6 +70,7 @@
 #include "http_query.h"
 #include "loadgen.h"
 #include "report.h"
+#include "tls.h"
 
 struct options opt = {
 	.tech = TECH_SSE, .clients = 10, .rate = 5, .duration = 4,
@@ -119,6 +120,9 @@ static void usage(FILE *f)
 "  -i, --interval MS     poll interval                         (1000)\n"
 "  -s, --size BYTES      message text size                     (48)\n"
 "      --base URL        rtlab web server                      (http://127.0.0.1:8080)\n"
+"      --tls             speak TLS (HTTP/1.1 inside) to --base: http:// becomes https://,\n"
+"                        the derived WebSocket URL wss://; https:// and wss:// URLs\n"
+"                        use TLS anyway.  Full handshake per connection, any certificate\n"
 "      --ws-base URL     WebSocket root, e.g. ws://127.0.0.1:8081 (the helper directly;\n"
 "                        default: the web server's /ws)\n"
 "      --sub-url TPL     subscribe URL template ({channel} {since}); default per technique:\n"
@@ -189,7 +193,7 @@ static void parse_args(int argc, char **argv)
 		{ "connect-rate", 1, 0, 13 }, { "settle", 1, 0, 14 },
 		{ "ready-timeout", 1, 0, 15 }, { "drain", 1, 0, 16 },
 		{ "label", 1, 0, 17 }, { "header", 0, 0, 18 }, { "pub-ws", 1, 0, 19 },
-		{ "procs", 1, 0, 20 }, { "src-addrs", 1, 0, 21 },
+		{ "procs", 1, 0, 20 }, { "src-addrs", 1, 0, 21 }, { "tls", 0, 0, 22 },
 		{ 0, 0, 0, 0 }
 	};
 	const char *ports = NULL;
@@ -239,6 +243,7 @@ static void parse_args(int argc, char **argv)
 		case 19: opt.pub_ws = optarg; break;
 		case 20: opt.procs = (int)num_arg("--procs", optarg, 1, PROCS_MAX); break;
 		case 21: opt.src_addrs = (int)num_arg("--src-addrs", optarg, 0, 250); src_set = 1; break;
+		case 22: opt.tls = 1; break;
 		default: usage(stderr); exit(2);
 		}
 	}
@@ -264,20 +269,26 @@ static void parse_args(int argc, char **argv)
 	}
 }
 
-/* "http://host:port/path?query" or "ws://…"; resolves host once. */
+/* "http://host:port/path?query", "ws://…", or over TLS "https://…",
+ * "wss://…" (tls.h); resolves host once. */
 static void target_parse(struct target *t, const char *url)
 {
 	const char *p = url, *h, *slash, *colon;
 	size_t hl;
 	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *ai;
 
+	t->tls = 0;
 	if (strncmp(p, "http://", 7) == 0)
 		p += 7;
 	else if (strncmp(p, "ws://", 5) == 0)
 		p += 5;
+	else if (strncmp(p, "https://", 8) == 0)
+		p += 8, t->tls = 1;
+	else if (strncmp(p, "wss://", 6) == 0)
+		p += 6, t->tls = 1;
 	else
-		die("%s: only http:// and ws:// URLs (no TLS in a loopback benchmark)", url);
-	t->port = 80;
+		die("%s: only http://, ws://, https:// and wss:// URLs", url);
+	t->port = t->tls ? 443 : 80;
 	h = p;
 	slash = strchr(h, '/');
 	if (slash == NULL)
@@ -310,6 +321,7 @@ static void target_parse(struct target *t, const char *url)
 
 static void setup_targets(void)
 {
+	static char tls_base[URL_MAX];
 	char url[URL_MAX];
 	static const char *const path[] = {
 		"/cgi-bin/poll.fcgi?channel={channel}&since={since}",
@@ -318,6 +330,11 @@ static void setup_targets(void)
 		"/ws?channel={channel}&since={since}",
 	};
 
+	/* --tls: the same server over TLS, whatever scheme --base names. */
+	if (opt.tls && strncmp(opt.base, "http://", 7) == 0) {
+		snprintf(tls_base, sizeof tls_base, "https://%s", opt.base + 7);
+		opt.base = tls_base;
+	}
 	if (opt.sub_url) {
 		snprintf(url, sizeof url, "%s", opt.sub_url);
 	} else if (opt.tech == TECH_WS) {
@@ -325,8 +342,10 @@ static void setup_targets(void)
 			snprintf(url, sizeof url, "%s%s", opt.ws_base, path[TECH_WS]);
 		else if (strncmp(opt.base, "http://", 7) == 0)
 			snprintf(url, sizeof url, "ws://%s%s", opt.base + 7, path[TECH_WS]);
+		else if (strncmp(opt.base, "https://", 8) == 0)
+			snprintf(url, sizeof url, "wss://%s%s", opt.base + 8, path[TECH_WS]);
 		else
-			die("--base must be an http:// URL");
+			die("--base must be an http:// or https:// URL");
 	} else {
 		snprintf(url, sizeof url, "%s%s", opt.base, path[opt.tech]);
 	}
@@ -409,6 +428,8 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv);
 	setup_targets();
+	if (sub_target.tls || pub_target.tls)
+		tls_init();             /* before --procs forks: one context for all */
 	signal(SIGPIPE, SIG_IGN);
 	srandom((unsigned)(getpid() ^ clock_wall_us()));
 	per_proc = (opt.clients + opt.procs - 1) / opt.procs;
@@ -505,5 +526,6 @@ int main(int argc, char **argv)
 
 	loop_free();
 	tally_free();
+	tls_free();
 	return (r.lost == 0 && r.duplicates == 0 && r.pub_ok == nmsg && r.held > 0) ? 0 : 1;
 }

@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "message.h"
+#include "tls.h"
 
 struct pub_state pub;
 static struct conn pubs[PUB_MAX];
@@ -78,7 +79,7 @@ static int pub_send_ws(int seq)
 		mask[i] = (unsigned char)random();
 	len = ws_frame_encode(frame, sizeof frame, 1, WS_OP_TEXT, json, (size_t)n, mask);
 	/* A frame this small goes out whole, or the connection is stuck. */
-	if (write(c->fd, frame, len) != (ssize_t)len)
+	if (conn_write(c, frame, len) != (ssize_t)len)
 		pub_result(seq, 0);
 	return 0;
 }
