@@ -130,7 +130,7 @@ demo: deps
 	PORT=$(PORT) SERVER=$(SERVER) MODE=$(MODE) TLS=$(TLS) CLUSTER=$(CLUSTER) STICKY=$(STICKY) tools/serve.sh demo
 
 test:
-	tools/deps.sh cluster
+	tools/deps.sh cluster bench
 	tools/run-tests.sh
 
 # make bench ARGS=--peer: only rtlab against nginx + nchan (tools/bench.sh --help)
