@@ -439,8 +439,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	err2 = msg_json_parse(mj, body, size, &f2);
 	CHECK(err2 == err);
 	if (err != NULL) {
-		CHECK(f2.type.s == NULL && f2.channel.s == NULL && f2.user.s == NULL &&
-		      f2.text.s == NULL);
+		/* A refused body fills nothing, except that a well-formed object
+		 * whose only fault is a member of the wrong type ("text":5) keeps
+		 * its "type", so the helper answers with an error frame (msg.h). */
+		CHECK(f2.channel.s == NULL && f2.user.s == NULL && f2.text.s == NULL &&
+		      f2.event.s == NULL);
+		if (f2.bad_member)
+			same_field(&f2.type, r.m[0].is_string ? r.m[0].s : NULL, r.m[0].len);
+		else
+			CHECK(f2.type.s == NULL);
 		goto out;
 	}
 	const struct msg_field *got[5] = { &f2.type, &f2.channel, &f2.user, &f2.text,
