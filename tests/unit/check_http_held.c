@@ -197,13 +197,22 @@ START_TEST(the_poll_answer_comes_from_the_window)
 	ck_assert_int_eq(p.last_id, 2);
 	http_poll_free(&p);
 	publish("lp", 2);
-	ck_assert_int_eq(http_held_wait(h, 5000), STORE_WAIT_CHANGE);
-	ck_assert_int_eq(http_held_poll_read(h, &c, &p), 0);
-	ck_assert_uint_eq(p.msgs.n, 2);
-	ck_assert_int_eq(p.msgs.v[0].id, 3);
-	ck_assert_int_eq(p.last_id, 4);
-	ck_assert_int_eq(p.reset, 0);
-	http_poll_free(&p);
+	/* The hub may wake on the first commit before the second is announced
+	 * (a slow run, valgrind): then the second comes with the next wake, as
+	 * a long-poll client would get it with its next request. */
+	int64_t want = 3;
+	for (int round = 0; round < 2 && want <= 4; round++) {
+		ck_assert_int_eq(http_held_wait(h, 5000), STORE_WAIT_CHANGE);
+		ck_assert_int_eq(http_held_poll_read(h, &c, &p), 0);
+		ck_assert_uint_ge(p.msgs.n, 1);
+		for (size_t i = 0; i < p.msgs.n; i++)
+			ck_assert_int_eq(p.msgs.v[i].id, want++);
+		ck_assert_int_eq(p.last_id, want - 1);
+		ck_assert_int_eq(p.reset, 0);
+		c.since = p.last_id;
+		http_poll_free(&p);
+	}
+	ck_assert_int_eq(want, 5);
 	http_held_free(h);
 }
 END_TEST
