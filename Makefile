@@ -2,7 +2,8 @@
 #
 #   make            build everything (warnings are errors)
 #   make demo       private web server on http://127.0.0.1:$(PORT)/ (Ctrl-C stops it;
-#                   TLS=1: https:// with HTTP/2, a self-signed certificate)
+#                   TLS=1: https:// with HTTP/2, a self-signed certificate;
+#                   CLUSTER=3: three hosts on one Redis behind HAProxy)
 #   make test       every test: unit (Check), integration (Apache, lighttpd), browser
 #   make install    copy binaries, pages and config into a course server
 #   make bench      the load benchmark      make lab   the config lab
@@ -13,15 +14,15 @@
 # UBSan into build-asan/ (the tests run against both builds).
 
 CC      ?= cc
-PKGS    := fcgi sqlite3 libcrypto
+PKGS    := fcgi sqlite3 libcrypto hiredis
 OPT     ?= -O2 -g
 # pkg-config runs once, when make reads this file.  On a machine without the
 # packages it finds nothing (quietly); that is why demo, bench and lab below
 # run `deps` first and then build in a second make, which reads the flags
 # again with the packages in place.
-CFLAGS  := $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -Ilib \
+CFLAGS  := $(OPT) -std=c11 -D_GNU_SOURCE -pthread -Wall -Wextra -Werror -MMD -MP -Ilib \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 
@@ -121,20 +122,25 @@ fuzz-coverage:
 deps:
 	tools/deps.sh
 
+# CLUSTER=N: N web hosts on one private Redis behind HAProxy (docs/scaling.md).
+CLUSTER ?= 0
+STICKY  ?= 0
 demo: deps
 	$(MAKE) all
-	PORT=$(PORT) SERVER=$(SERVER) MODE=$(MODE) TLS=$(TLS) tools/serve.sh demo
+	PORT=$(PORT) SERVER=$(SERVER) MODE=$(MODE) TLS=$(TLS) CLUSTER=$(CLUSTER) STICKY=$(STICKY) tools/serve.sh demo
 
-test: deps
+test:
+	tools/deps.sh cluster bench
 	tools/run-tests.sh
 
 # make bench ARGS=--peer: only rtlab against nginx + nchan (tools/bench.sh --help)
-bench: deps
-	tools/deps.sh bench
+bench:
+	tools/deps.sh bench cluster
 	$(MAKE) all
 	tools/bench.sh $(ARGS)
 
-lab: deps
+lab:
+	tools/deps.sh cluster
 	$(MAKE) all
 	tools/lab.sh
 

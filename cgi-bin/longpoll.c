@@ -47,9 +47,9 @@
 
 #include "clock.h"
 #include "http.h"
+#include "http_held.h"
 #include "http_poll.h"
 #include "settings.h"
-#include "store.h"
 
 #define TIMEOUT_DEFAULT  25    /* s, when $RT_LONGPOLL_TIMEOUT is unset */
 #define TIMEOUT_MAX      55    /* s: below the ~60 s proxies allow a silent request */
@@ -74,7 +74,7 @@ static const char *parse_timeout(const char *qs, long long *timeout)
 
 /* ---- the request -------------------------------------------------------- */
 
-static void handle_longpoll(struct http_req *r, struct store **st)
+static void handle_longpoll(struct http_req *r, struct http_held *h)
 {
 	struct http_poll p = { { NULL, 0 }, 0, 0 };
 	struct http_cursor c;
@@ -94,7 +94,7 @@ static void handle_longpoll(struct http_req *r, struct store **st)
 		http_send_error(r, 400, err, NULL);
 		return;
 	}
-	if (http_store_check(r, st) < 0)
+	if (http_held_check(r, h) < 0)
 		return;
 
 	/*
@@ -104,25 +104,25 @@ static void handle_longpoll(struct http_req *r, struct store **st)
 	 * No since, or a reset, answers at once, like poll.
 	 */
 	deadline = clock_now_ms() + timeout * 1000;
-	if (c.has_since && store_watch(*st, c.channel, c.since) < 0)
+	if (c.has_since && http_held_watch(h, c.channel, c.since) < 0)
 		goto fail;
 	for (;;) {
 		int64_t left;
 		int woke;
 
 		http_poll_free(&p);
-		if (http_poll_read(*st, &c, &p) < 0)
+		if (http_held_poll_read(h, &c, &p) < 0)
 			goto fail;
 		left = deadline - clock_now_ms();
 		if (p.msgs.n > 0 || p.reset || !c.has_since || left <= 0 ||
 		    http_stopping())      /* SIGTERM: answer now, empty */
 			break;
-		if ((woke = store_wait(*st, (int)left)) < 0)
+		if ((woke = http_held_wait(h, (int)left)) < 0)
 			goto fail;
 		if (woke == STORE_WAIT_RESET) {
 			/* The database was recreated: answer reset with its newest id,
 			 * as for a since above it (docs/protocol.md, docs/store.md). */
-			if (store_reopen(st) < 0)
+			if (http_held_reopen(h) < 0)
 				goto fail;
 			c.since = INT64_MAX;
 		}
@@ -134,25 +134,21 @@ static void handle_longpoll(struct http_req *r, struct store **st)
 	http_send_json(r, 200, "no-store", NULL, body, len);
 	free(body);
 out:
-	if (c.has_since)
-		store_unwatch(*st, c.channel);
+	http_held_unwatch(h);
 	http_poll_free(&p);
 	return;
 fail:
+	http_held_unwatch(h);
 	http_poll_free(&p);
-	http_store_fail(r, st);
+	http_held_fail(r, h);
 }
 
 /* ---- main: the FastCGI accept loop -------------------------------------- */
 
 int main(void)
 {
-	struct http_req r;
-	struct store *st = store_open(NULL, NULL);   /* retried per request */
-
-	/* FastCGI: one request after another; CGI: exactly one. */
-	while (http_accept(&r) >= 0)
-		handle_longpoll(&r, &st);
-	store_close(st);
-	return 0;
+	/* FastCGI: one request after another, or RT_FCGI_THREADS of them at
+	 * once in threads that share one store wait (lib/http_held.h);
+	 * CGI: exactly one. */
+	return http_held_serve(handle_longpoll);
 }

@@ -58,9 +58,9 @@
 
 #include "clock.h"
 #include "http.h"
+#include "http_held.h"
 #include "settings.h"
 #include "sse.h"
-#include "store.h"
 
 #define RETRY_MS          2000  /* protocol.md: the client's reconnection delay */
 #define HEARTBEAT_DEFAULT 15    /* s, when $RT_SSE_HEARTBEAT is unset */
@@ -109,7 +109,7 @@ static int write_message(struct http_req *r, const struct store_msg *m,
  * flushed on its own, and moves *cursor past them.  0, or -1 when the store
  * or the connection failed.
  */
-static int write_after(struct http_req *r, struct store *st, const char *channel,
+static int write_after(struct http_req *r, struct http_held *h, const char *channel,
                        int64_t *cursor, char **buf, size_t *cap)
 {
 	struct store_msgs ms = { NULL, 0 };
@@ -117,7 +117,7 @@ static int write_after(struct http_req *r, struct store *st, const char *channel
 
 	do {
 		store_msgs_free(&ms);
-		if (store_read_after(st, channel, *cursor, STORE_READ_MAX, &ms) < 0)
+		if (http_held_read_after(h, channel, *cursor, STORE_READ_MAX, &ms) < 0)
 			return -1;
 		for (size_t i = 0; i < ms.n && rc == 0; i++) {
 			rc = write_message(r, &ms.v[i], buf, cap);
@@ -132,13 +132,13 @@ static int write_after(struct http_req *r, struct store *st, const char *channel
  * The last `history` messages of the channel; *cursor becomes the newest id
  * they or the store had before the read (see the comment in the handler).
  */
-static int write_history(struct http_req *r, struct store *st, const char *channel,
+static int write_history(struct http_req *r, struct http_held *h, const char *channel,
                          int history, int64_t *cursor, char **buf, size_t *cap)
 {
 	struct store_msgs ms = { NULL, 0 };
 	int rc = 0;
 
-	if (history > 0 && store_read_last(st, channel, history, &ms) < 0)
+	if (history > 0 && http_held_read_last(h, channel, history, &ms) < 0)
 		return -1;
 	for (size_t i = 0; i < ms.n && rc == 0; i++) {
 		rc = write_message(r, &ms.v[i], buf, cap);
@@ -171,7 +171,7 @@ static const char *parse_last_event_id(const struct http_req *r,
 
 /* ---- the request -------------------------------------------------------- */
 
-static void handle_sse(struct http_req *r, struct store **st)
+static void handle_sse(struct http_req *r, struct http_held *h)
 {
 	int64_t heartbeat_ms = settings_int("RT_SSE_HEARTBEAT", 1, 24 * 3600,
 	                                    HEARTBEAT_DEFAULT) * 1000;
@@ -194,10 +194,10 @@ static void handle_sse(struct http_req *r, struct store **st)
 		http_send_error(r, 400, err, NULL);
 		return;
 	}
-	if (http_store_check(r, st) < 0)
+	if (http_held_check(r, h) < 0)
 		return;
-	if (store_last_id(*st, &last_id) < 0) {
-		http_store_fail(r, st);
+	if (http_held_last_id(h, &last_id) < 0) {
+		http_held_fail(r, h);
 		return;
 	}
 
@@ -224,7 +224,7 @@ static void handle_sse(struct http_req *r, struct store **st)
 	 */
 	if (!c.has_since) {
 		cursor = last_id;
-		if (write_history(r, *st, c.channel, c.history, &cursor, &buf, &cap) < 0)
+		if (write_history(r, h, c.channel, c.history, &cursor, &buf, &cap) < 0)
 			goto out;
 	} else {
 		cursor = c.since > last_id ? last_id : c.since;
@@ -238,13 +238,13 @@ static void handle_sse(struct http_req *r, struct store **st)
 	now = clock_now_ms();
 	end = now + max_age_ms;
 	next_heartbeat = now + heartbeat_ms;
-	if (store_watch(*st, c.channel, cursor) < 0)   /* wake for this channel only */
+	if (http_held_watch(h, c.channel, cursor) < 0)   /* wake for this channel only */
 		goto out;
 	for (;;) {
 		int64_t until;
 		int woke;
 
-		if (write_after(r, *st, c.channel, &cursor, &buf, &cap) < 0)
+		if (write_after(r, h, c.channel, &cursor, &buf, &cap) < 0)
 			goto out;
 		now = clock_now_ms();
 		if (now >= end)
@@ -271,7 +271,7 @@ static void handle_sse(struct http_req *r, struct store **st)
 		if (next_probe < until)
 			until = next_probe;
 		do {
-			woke = store_wait(*st, (int)(until - now));
+			woke = http_held_wait(h, (int)(until - now));
 			now = clock_now_ms();
 		} while (woke == 0 && now < until && !http_stopping());
 		if (woke < 0 || http_stopping())
@@ -279,14 +279,13 @@ static void handle_sse(struct http_req *r, struct store **st)
 		if (woke == STORE_WAIT_RESET) {
 			/* The database was recreated: go on with the new one from its
 			 * first message, so nothing stored in it is lost (docs/store.md). */
-			if (store_reopen(st) < 0 || store_watch(*st, c.channel, 0) < 0)
+			if (http_held_reopen(h) < 0 || http_held_watch(h, c.channel, 0) < 0)
 				goto out;
 			cursor = 0;
 		}
 	}
 out:
-	if (*st != NULL)
-		store_unwatch(*st, c.channel);
+	http_held_unwatch(h);
 	free(buf);
 }
 
@@ -294,12 +293,8 @@ out:
 
 int main(void)
 {
-	struct http_req r;
-	struct store *st = store_open(NULL, NULL);   /* retried per request */
-
-	/* FastCGI: one request after another; CGI: exactly one. */
-	while (http_accept(&r) >= 0)
-		handle_sse(&r, &st);
-	store_close(st);
-	return 0;
+	/* FastCGI: one request after another, or RT_FCGI_THREADS of them at
+	 * once in threads that share one store wait (lib/http_held.h);
+	 * CGI: exactly one. */
+	return http_held_serve(handle_sse);
 }

@@ -150,24 +150,35 @@ int http_stopping(void)
 	return stop_requested;
 }
 
-int http_accept(struct http_req *r)
+void http_init(void)
 {
-	static struct cgi_stream cgi_in, cgi_out, cgi_err;
 	static int handler_set;
-	static int cgi_served;
-	static FCGX_Stream *prev_in;
-	FCGX_Stream *in, *out, *err;
-	FCGX_ParamArray env;
 
 	/* libfcgi's handlers first: FCGX_Init() catches SIGPIPE (a vanished
 	 * client is then a write error, not death) and installs its SIGTERM
-	 * handler, which ours saves and chains to.  (Until now this happened
-	 * as a side effect of a first FCGX_IsCGI() call.) */
+	 * handler, which ours saves and chains to.  Called before any thread
+	 * starts (lib/http_held.c), so the flag needs no lock. */
 	if (!handler_set) {
 		FCGX_Init();
 		catch_sigterm();
 		handler_set = 1;
 	}
+}
+
+void http_req_drain(struct http_req *r)
+{
+	drain_input(r->in);
+}
+
+int http_accept(struct http_req *r)
+{
+	static struct cgi_stream cgi_in, cgi_out, cgi_err;
+	static int cgi_served;
+	static FCGX_Stream *prev_in;
+	FCGX_Stream *in, *out, *err;
+	FCGX_ParamArray env;
+
+	http_init();
 	/* FCGX_IsCGI(): stdin is not a listening socket (getpeername fails
 	 * with something other than ENOTCONN). */
 	if (!FCGX_IsCGI()) {

@@ -63,6 +63,20 @@ int http_accept(struct http_req *r);
  */
 int http_stopping(void);
 
+/*
+ * What http_accept() does first, for a process that accepts with
+ * FCGX_Accept_r() from threads instead (lib/http_held.c): FCGX_Init() and the
+ * SIGTERM handler.  Idempotent; call it before starting threads.
+ */
+void http_init(void);
+
+/*
+ * Reads and drops what is left of the request body (at most HTTP_DRAIN_MAX):
+ * a FastCGI connection closed with unread input is reset and the server may
+ * lose the answer.  http_accept() does it for the previous request.
+ */
+void http_req_drain(struct http_req *r);
+
 void http_req_init(struct http_req *r, FCGX_Stream *in, FCGX_Stream *out,
                    FCGX_Stream *err, FCGX_ParamArray env);
 /* FCGX_GetParam for this request; NULL if absent. */

@@ -1,10 +1,12 @@
 /*
- * store.h — the shared message store: one SQLite database in WAL mode.
+ * store.h — the shared message store: one SQLite database in WAL mode, or
+ * (RT_STORE=redis://HOST:PORT[/DB]) one Redis shared by several hosts.
  *
  * Every transport (send/poll/longpoll/sse endpoints and the WebSocket helper)
- * talks to the store only through this interface, so a second backend (for
- * instance Redis Streams, for a course that outgrows one host) can be added
- * without touching them.
+ * talks to the store only through this interface; lib/store.c forwards each
+ * call to the backend the store's name chose (lib/store_backend.h):
+ * lib/store_sqlite.c or lib/store_redis.c.  Ids, cursors, JSON and the
+ * change wait behave the same on both (docs/store.md, docs/scaling.md).
  *
  *   open → insert / read after an id / last id → wait for a change → close
  *
@@ -21,8 +23,9 @@
  * A commit on another channel costs it nothing: it is not even woken.  With
  * SQLite, writers announce each commit in a small file per bucket of
  * channels beside the database, and the fd is an inotify instance watching
- * the waiter's files (lib/notify.h, lib/wake.h, docs/store.md); another
- * backend (Redis) would use its own notification under the same calls.
+ * the waiter's files (lib/notify.h, lib/wake.h, docs/store.md).  With Redis,
+ * the insert PUBLISHes on a pub/sub channel per message channel and the fd
+ * is a connection SUBSCRIBEd to the waiter's channels (docs/scaling.md).
  */
 #ifndef RTLAB_STORE_H
 #define RTLAB_STORE_H
@@ -62,9 +65,11 @@ struct store_msgs {
 };
 
 /*
- * Opens the database at path (NULL: $RT_DB, else STORE_DEFAULT_PATH).  The
- * schema must exist (sql/schema.sql).  On failure returns NULL and sets
- * *errstr to a static sentence fit for a 503 detail.  Free with store_close().
+ * Opens the store named by path: "redis://HOST:PORT[/DB]", "sqlite:PATH" or
+ * a plain PATH (NULL: $RT_STORE, else $RT_DB, else STORE_DEFAULT_PATH).  A
+ * SQLite database must have its schema (sql/schema.sql).  On failure
+ * returns NULL and sets *errstr to a static sentence fit for a 503 detail.
+ * Free with store_close().
  */
 #define STORE_DEFAULT_PATH "/var/lib/rtlab/rtlab.db"
 struct store *store_open(const char *path, const char **errstr);
@@ -83,7 +88,9 @@ int store_reopen(struct store **st);
  * 1 if the file at the store's path is no longer the one it opened (deleted,
  * or recreated from sql/schema.sql by an admin), else 0.  A long-lived
  * process checks it per request (one stat) and reopens: its open connection
- * would otherwise keep reading the old, unlinked file for ever.
+ * would otherwise keep reading the old, unlinked file for ever.  Redis: 1
+ * when the connection is gone (one poll(2), no round trip), so the next
+ * request connects again — service returns by itself with Redis.
  */
 int store_replaced(const struct store *st);
 
@@ -94,7 +101,8 @@ int store_replaced(const struct store *st);
  * Retention is applied by every insert, inside its transaction: its
  * channel keeps at most RT_KEEP messages (+ a slack of RT_KEEP / 8, at most
  * 64), nothing older than RT_MAX_AGE seconds stays, and a new channel beyond
- * RT_MAX_CHANNELS evicts the one idle longest (docs/store.md).
+ * RT_MAX_CHANNELS evicts the one idle longest (docs/store.md; Redis: the
+ * same bounds with its own trimming, docs/scaling.md).
  */
 int store_insert(struct store *st, const char *channel, const char *user,
                  const char *text, const char *via, struct store_msg *out);
@@ -147,7 +155,9 @@ void store_msgs_free(struct store_msgs *ms);   /* accepts NULL */
  *   STORE_WAIT_RESET (2)   the database file was deleted or recreated
  *                          (store_replaced() is 1): close this handle and
  *                          open the store again; ids start again from 1;
- *   -1                     error.
+ *   -1                     error; with Redis, also "the store is gone"
+ *                          (Redis stopped): not a reset — nothing was lost,
+ *                          the caller's cursor stays good once it is back.
  * Who is "never late" for: every rtlab writer (store_insert announces its
  * commit).  A writer that is not rtlab (the sqlite3 shell) is noticed by a
  * slower check, within about STORE_SLOW_CHECK_MS (RT_SLOW_CHECK_MS; 0 turns

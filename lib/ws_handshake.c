@@ -314,3 +314,21 @@ size_t ws_handshake_refuse(char *out, size_t cap, int status,
 	             extra, detail);
 	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
+
+size_t ws_handshake_add_header(char *out, size_t len, size_t cap,
+                               const char *name, const char *value)
+{
+	size_t nlen = strlen(name), vlen = strlen(value), add = nlen + 2 + vlen + 2;
+	char *end = memmem(out, len, "\r\n\r\n", 4);
+
+	if (end == NULL || strpbrk(name, "\r\n") || strpbrk(value, "\r\n") ||
+	    len + add > cap)
+		return 0;
+	end += 2;                        /* after the last header line's CRLF */
+	memmove(end + add, end, len - (size_t)(end - out));
+	memcpy(end, name, nlen);
+	memcpy(end + nlen, ": ", 2);
+	memcpy(end + nlen + 2, value, vlen);
+	memcpy(end + nlen + 2 + vlen, "\r\n", 2);
+	return len + add;
+}

@@ -89,4 +89,15 @@ size_t ws_handshake_accept(char *out, size_t cap, const struct ws_request *rq);
 size_t ws_handshake_refuse(char *out, size_t cap, int status,
                            const char *detail);
 
+/*
+ * Adds "name: value\r\n" to an answer of len bytes in out (the 101 or a
+ * refusal), before the blank line that ends its head; the body, if any,
+ * moves along.  The helper names its host this way (X-Rtlab-Node, from
+ * RT_NODE: docs/scaling.md).  Returns the new length, or 0 — out left as it
+ * was — if cap is too small, out has no head end, or name or value holds a
+ * CR or LF (a header must not smuggle another, RFC 9110 §5.5).
+ */
+size_t ws_handshake_add_header(char *out, size_t len, size_t cap,
+                               const char *name, const char *value);
+
 #endif

@@ -21,6 +21,8 @@
 #      (mod_proxy_fcgi + RT_FCGI_THREADS), one event loop (the helper)
 #   TLS=1 (or --tls): the comparison table's techniques once more over HTTPS
 #      (rows labelled SERVER-MODE+tls): what TLS costs each technique
+#   5. the store: the table's held rows on SQLite and on Redis, one host, and
+#      on three hosts behind HAProxy on one Redis (tools/bench/store.sh)
 #
 # Every run gets a fresh private server (tools/serve.sh start … stop), so no
 # run inherits another's processes.  Results: bench-results/ (CSV per part,
@@ -87,11 +89,11 @@ usage: tools/bench.sh [options]            (`make bench` runs it with none)
                          tools/loadgen --help for templates); no server CPU/RSS
       --peer             only the comparison with nginx + nchan (= --only peer):
                          17 runs, about 9 minutes on a quiet machine (13 with --huge)
-      --only PART        only that part: table, peer, huge, sweep, scale or models
+      --only PART        only that part: table, peer, huge, sweep, scale, models or store
       --tls              the table again over HTTPS (TLS=1 in the environment too):
                          the stack started with TLS=1, loadgen --tls (HTTP/1.1
                          over TLS), rows labelled SERVER-MODE+tls
-      --no-sweep, --no-scale, --no-peer, --no-models   skip those parts
+      --no-sweep, --no-scale, --no-peer, --no-models, --no-store   skip those parts
       --quick            a one-minute smoke run (20 clients, 4 s, small sweep)
       --out DIR          results directory                       (BENCH_OUT, bench-results)
       --plot CSV         print the sweep plot (SVG) of a sweep.csv and exit
@@ -132,6 +134,7 @@ DO_SCALE=1
 DO_PEER=1
 DO_MODELS=1
 DO_HUGE=0
+DO_STORE=1
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -161,11 +164,12 @@ while [ $# -gt 0 ]; do
 	--huge-ws) HUGE_WS=$2; shift ;;
 	--huge-workers) HUGE_WORKERS=$2; shift ;;
 	--no-huge) HUGE_IN_PEER=0 ;;
+	--no-store) DO_STORE=0 ;;
 	--peer|--only)
 		part=peer
 		[ "$1" = --only ] && { part=$2; shift; }
-		case $part in table|peer|huge|sweep|scale|models) ;; *) usage >&2; exit 2 ;; esac
-		DO_TABLE=0; DO_SWEEP=0; DO_SCALE=0; DO_MODELS=0; DO_PEER=0; DO_HUGE=0
+		case $part in table|peer|huge|sweep|scale|models|store) ;; *) usage >&2; exit 2 ;; esac
+		DO_TABLE=0; DO_SWEEP=0; DO_SCALE=0; DO_MODELS=0; DO_PEER=0; DO_HUGE=0; DO_STORE=0
 		declare "DO_${part^^}=1" ;;
 	--quick) CLIENTS=20; DURATION=4; SWEEP=10,100; SWEEP_DURATION=3
 	         HELD_MAX=100; SCALE_WS=1000; SCALE_HELD=60; INTERVALS=500; MODELS=20,60
@@ -415,6 +419,11 @@ run() {
 		peer_start && pids=$PEER_DIR/pids
 	else
 		stack_start "$server" "$mode" "$limits" && pids=$RUN/pids
+		# A cluster (RUN_ENV CLUSTER=N): Redis and HAProxy, then every host.
+		if [ -n "$pids" ] && grep -qs '^CLUSTER=' "$RUN/info"; then
+			cat "$RUN/pids" "$RUN"/node*/pids >"$RUN/all.pids"
+			pids=$RUN/all.pids
+		fi
 	fi
 	if [ -z "$pids" ]; then
 		failed "$what" "$server ($mode) did not start in 3 tries: ${STACK_ERR:-see $OUT/serve.log}"
@@ -579,6 +588,10 @@ part_scale() {
 
 . "$ROOT/tools/bench/peer.sh"
 
+# ---- 5. the store (tools/bench/store.sh) ------------------------------------------
+
+. "$ROOT/tools/bench/store.sh"
+
 # ---- 4. the three concurrency models -------------------------------------------------
 
 # What holding N clients costs in each way a server can hold them: SSE with
@@ -649,6 +662,7 @@ PARTS=()
 [ "$DO_SWEEP" = 1 ] && PARTS+=(part_sweep)
 [ "$DO_SCALE" = 1 ] && PARTS+=(part_scale)
 [ "$DO_MODELS" = 1 ] && PARTS+=(part_models)
+[ "$DO_STORE" = 1 ] && PARTS+=(part_store)
 
 T0=$(date +%s)
 PLANNING=1

@@ -7,17 +7,32 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-# Build: compilers (clang for the fuzzers), libfcgi, SQLite, OpenSSL's libcrypto, Check.
+# Build: compilers (clang for the fuzzers), libfcgi, SQLite, OpenSSL's libcrypto,
+# hiredis (the Redis store's client: a small library, so every build has both
+# backends), Check.
 # Servers: Apache (+mod_fcgid), lighttpd (+its TLS module), spawn-fcgi for
 # mod_proxy_fcgi; openssl makes the TLS=1 certificate.
 # Tests: curl, wrk, valgrind, Chromium, Node, Debian's python3-websockets.
 PKGS="build-essential clang pkg-config libfcgi-dev libfcgi-bin libsqlite3-dev sqlite3
-libssl-dev check libsubunit-dev apache2 libapache2-mod-fcgid lighttpd
+libssl-dev libhiredis-dev check libsubunit-dev apache2 libapache2-mod-fcgid lighttpd
 lighttpd-mod-openssl openssl spawn-fcgi curl wrk valgrind chromium nodejs npm python3-websockets procps
 iproute2 ca-certificates"
 # The benchmark's peer: nginx + nchan (Debian's build of https://nchan.io/).
 BENCH_PKGS="nginx-light libnginx-mod-nchan"
-[ "${1:-}" = bench ] && PKGS="$PKGS $BENCH_PKGS"
+# Past one host (docs/scaling.md): the Redis server and the HAProxy balancer,
+# only for what uses them — `make demo CLUSTER=N`, `RT_STORE=redis://...`,
+# and `make test`/`make lab`/`make bench` (deps.sh cluster), whose cluster
+# parts need them.  A course on one host never installs either.
+CLUSTER_PKGS="redis-server haproxy"
+for want in "$@"; do
+	case $want in
+	bench)   PKGS="$PKGS $BENCH_PKGS" ;;
+	cluster) PKGS="$PKGS $CLUSTER_PKGS" ;;
+	esac
+done
+if [ "${CLUSTER:-0}" != 0 ] || case ${RT_STORE:-} in redis://*) true ;; *) false ;; esac; then
+	PKGS="$PKGS $CLUSTER_PKGS"
+fi
 
 missing=""
 for p in $PKGS; do

@@ -22,7 +22,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 # Needed to build (headers, .pc files, Check) and nothing else: the servers
 # and runtime libraries stay, so other work on this machine keeps running.
-BUILD_PKGS="libfcgi-dev libsqlite3-dev libssl-dev check libsubunit-dev pkg-config"
+BUILD_PKGS="libfcgi-dev libsqlite3-dev libssl-dev libhiredis-dev check libsubunit-dev pkg-config"
 TIMEOUT=${FRESH_TIMEOUT:-900}
 
 T0=$(date +%s.%N)

@@ -33,6 +33,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { startStack } from '../tests/lib/servers.js';
 import { sevenStreams, sevenTabs } from './lab-browser.js';
+import { CLUSTER_EXPERIMENTS } from './lab-cluster.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const LAB_DIR = path.join(ROOT, 'apache-conf', 'lab');
@@ -821,6 +822,8 @@ export const EXPERIMENTS = [
 	{ id: 14, title: 'Polling with and without ETag/304', run: exp14 },
 	{ id: 15, title: 'Chromium over TLS: 7 streams + a fetch, 7 tabs; HTTP/1.1 vs HTTP/2', run: exp15 },
 	{ id: 16, title: 'SSE over HTTP/2 (TLS) per mode: streamed or buffered', run: exp16 },
+	// 17-20: past one host (a Redis store, HAProxy): tools/lab-cluster.js.
+	...CLUSTER_EXPERIMENTS,
 ];
 
 // ---- the table ----------------------------------------------------------
@@ -839,6 +842,8 @@ function versions(startLoad) {
 		first('lighttpd', ['-v']),
 		`node ${process.version}`,
 		first('wrk', ['--version']).split(' [')[0],
+		first('redis-server', ['--version']).split(' sha=')[0],
+		first('haproxy', ['-v']).split(' - ')[0],
 		`Linux ${first('uname', ['-r'])}, ${first('nproc', [])} cores; load average ${startLoad} at the start, ${loadavg()} at the end`,
 	];
 }

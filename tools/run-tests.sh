@@ -8,8 +8,9 @@
 #      tests against its binaries
 #   4. integration tests (node --test tests/integration/): real Apache in each
 #      mode, real lighttpd, the WebSocket helper, strict clients
-#   5. browser tests (node --test tests/browser/): headless Debian chromium
-#   6. documentation (node --test tests/docs/): every relative link resolves
+#   5. the protocol tests again on a private Redis store (RTLAB_TEST_STORE=redis)
+#   6. browser tests (node --test tests/browser/): headless Debian chromium
+#   7. documentation (node --test tests/docs/): every relative link resolves
 #      inside the repository, no file points at the developers' shared dir
 #   7. the fuzzers (tests/fuzz/, clang libFuzzer + ASan/UBSan), each for
 #      RT_FUZZ_SECONDS (default 15) over its seeds; `make fuzz` runs longer
@@ -31,7 +32,7 @@ mkdir -p "$LOG_DIR"
 # or, on a first run, this part's pace so far.
 PARTS=(build unit)
 [ "${RT_TEST_QUICK:-0}" != 1 ] && PARTS+=(valgrind asan asan-integration)
-PARTS+=(fuzz integration browser docs)
+PARTS+=(fuzz integration redis-store browser docs)
 declare -A LAST=()
 if [ -f "$LOG_DIR/durations" ]; then
 	while read -r p t; do LAST[$p]=$t; done <"$LOG_DIR/durations"
@@ -99,10 +100,16 @@ run_check() { # label binary [wrapper...]
 # progress can say which one is running.
 run_node() { # label dir [env...]
 	local label=$1 dir=$2; shift 2
-	local files f k=0 n tap out rc p f_fail
+	local files
 	files=$(ls "$dir"/*.test.js 2>/dev/null)
 	[ -z "$files" ] && { echo "(no tests in $dir)"; return; }
-	n=$(echo "$files" | wc -l)
+	run_node_files "$label" "$files" "$@"
+}
+
+run_node_files() { # label files [env...]
+	local label=$1 files=$2; shift 2
+	local f k=0 n tap out rc p f_fail
+	n=$(echo "$files" | wc -w)
 	tap="$LOG_DIR/$(echo "$label" | tr ' /' '__').tap"
 	: >"$tap"
 	for f in $files; do
@@ -196,6 +203,17 @@ run_fuzz
 
 part integration "integration tests (real Apache, lighttpd, helper)"
 run_node "integration" tests/integration
+
+# The protocol's own tests once more, every stack on a private Redis
+# instead of SQLite (serve.sh REDIS=1; docs/scaling.md): the same answers
+# from the other store.  Tests of SQLite itself skip there.
+part redis-store "protocol tests on the Redis store (RTLAB_TEST_STORE=redis)"
+if command -v redis-server >/dev/null; then
+	run_node_files "redis-store" "$(ls tests/integration/{foundation,longpoll,sse,ws_cross}.test.js)" \
+		RTLAB_TEST_STORE=redis
+else
+	echo "(no redis-server: skipped; tools/deps.sh cluster installs it)"
+fi
 
 part browser "browser tests (headless chromium)"
 run_node "browser" tests/browser

@@ -8,6 +8,12 @@
 #   tools/serve.sh demo         start, print the URL, Ctrl-C/SIGTERM stops all
 #   tools/serve.sh pids RUN_DIR the live pids of a run (what `stop` would stop)
 #
+# With CLUSTER=N (docs/scaling.md), `start` and `demo` start one private
+# redis-server, N web hosts (each a run of its own in RUN_DIR/nodeK, with
+# RT_STORE=redis://... and RT_NODE=nodeK) and HAProxy in front on PORT;
+# `stop RUN_DIR` stops all of it.  `redis-stop`/`redis-start RUN_DIR` stop
+# and start the cluster's Redis alone (the tests restart it).
+#
 # Environment:
 #   PORT=8080        web server port on 127.0.0.1
 #   WS_PORT          helper port (default PORT+1, or a free one)
@@ -25,7 +31,21 @@
 #   SCENARIOS=0      demo: do not start the scenarios' publishers (tools/scenarios/)
 #   STOP_WAIT=10     seconds `stop` waits after SIGTERM before SIGKILL
 #   RT_*             passed to every endpoint and to the helper (RT_DB included;
-#                    default RT_DB is RUN_DIR/db/rtlab.db)
+#                    default RT_DB is RUN_DIR/db/rtlab.db; RT_STORE=redis://...
+#                    for a Redis store; RT_NODE names the host in X-Rtlab-Node)
+#   REDIS=1          one host, its store a private Redis in RUN_DIR (RT_STORE
+#                    set to it): the single-host Redis the tests can switch to
+#   CLUSTER=N        N web hosts on one Redis behind HAProxy on PORT
+#   STICKY=1         cluster: HAProxy pins a client to its first host (cookie)
+#   REDIS_PORT       cluster: Redis's port (default: a free one above PORT)
+#   RT_FCGI_THREADS  N > 1: longpoll and sse serve N requests at once per
+#                    process (lib/http_held.h); only under MODE=proxy-fcgi and
+#                    SERVER=lighttpd (mod_fcgid and CGI are not given it).  The
+#                    held pools are then 4 processes (RTLAB_HELD_PROCS), and
+#                    Apache's MaxRequestWorkers / lighttpd's max-connections
+#                    leave room for 1,000 held clients
+#   RTLAB_HELD_PROCS processes per held pool (longpoll, sse): 40, or 4 with
+#                    RT_FCGI_THREADS; RTLAB_PROCS the other pools (4)
 #
 # Everything the server runs or reads is copied into RUN_DIR, which the
 # www-data user can reach even when the checkout lives in a private home
@@ -48,6 +68,20 @@ MPM=${MPM:-event}
 WS=${WS:-1}
 TLS=${TLS:-0}
 APACHE_MODULES=/usr/lib/apache2/modules
+# Held requests per FastCGI process (settings.h's rule: a bad value is 1).
+case ${RT_FCGI_THREADS:-1} in
+''|*[!0-9]*) THREADS=1 ;;
+*) THREADS=${RT_FCGI_THREADS:-1} ;;
+esac
+if [ "$THREADS" -gt 1 ]; then
+	HELD_PROCS=${RTLAB_HELD_PROCS:-4}    # 4 processes × RT_FCGI_THREADS
+	HELD_CLIENTS=1280                    # Apache workers for held clients
+	MAX_CONNECTIONS=2048                 # lighttpd: clients, held or not
+else
+	HELD_PROCS=${RTLAB_HELD_PROCS:-40}   # one held client per process
+	HELD_CLIENTS=256
+	MAX_CONNECTIONS=1024
+fi
 
 die() { echo "serve.sh: $*" >&2; exit 1; }
 
@@ -271,7 +305,7 @@ apache_conf() {
 	cgi)        if [ "$MPM" = prefork ]; then mods="$mods cgi"; else mods="$mods cgid"; fi ;;
 	*) die "MODE must be fcgid, proxy-fcgi or cgi" ;;
 	esac
-	local modules="" sse_define="" user_group="" pass_env="" tls_conf=""
+	local modules="" sse_define="" user_group="" pass_env="" node_header="" tls_conf=""
 	# TLS=1: mod_ssl, mod_http2, and the cache of TLS sessions mod_ssl keeps
 	# so that a returning client resumes instead of a full handshake.
 	#   https://httpd.apache.org/docs/2.4/mod/mod_ssl.html#sslsessioncache
@@ -288,15 +322,21 @@ apache_conf() {
 	[ -n "${RT_SSE_MAX_AGE:-}" ] &&
 		sse_define="Define RTLAB_SSE_MAX_AGE $(apache_quote "$RT_SSE_MAX_AGE")"
 	[ -n "$RUN_USER" ] && user_group="User $RUN_USER"$'\n'"Group $RUN_USER"
+	[ -n "${RT_NODE:-}" ] &&
+		node_header="Header always set X-Rtlab-Node $(apache_quote "$RT_NODE")"
 	# RT_DB and RT_SSE_MAX_AGE reach the endpoints through rtlab-MODE.conf.
 	while IFS='=' read -r name value; do
 		case $name in RT_DB|RT_SSE_MAX_AGE) continue ;; esac
+		# mod_fcgid and CGI keep one request per process: the lesson they
+		# teach (lib/http_held.h).
+		[ "$name" = RT_FCGI_THREADS ] && [ "$MODE" != proxy-fcgi ] && continue
 		pass_env+="PassEnv $name"$'\n'
 		[ "$MODE" = fcgid ] && pass_env+="FcgidInitialEnv $name $(apache_quote "$value")"$'\n'
 	done < <(rt_vars; sanitizer_vars)
 	RUN_DIR=$RUN_DIR PORT=$PORT MPM=$MPM APACHE_MODULES=$APACHE_MODULES \
+	EVENT_SERVER_LIMIT=$((HELD_CLIENTS / 64)) EVENT_MAX_WORKERS=$HELD_CLIENTS \
 	MODULES=${modules%$'\n'} SSE_MAX_AGE_DEFINE=$sse_define USER_GROUP=$user_group \
-	PASS_ENV=${pass_env%$'\n'} TLS_CONF=$tls_conf EXTRA_CONF=$(extra_conf) \
+	PASS_ENV=${pass_env%$'\n'} NODE_HEADER=$node_header TLS_CONF=$tls_conf EXTRA_CONF=$(extra_conf) \
 		"$ROOT/tools/fill-template.sh" "$ROOT/apache-conf/httpd.conf.in" >"$RUN_DIR/conf/httpd.conf"
 	# The helper's Include goes when there is no helper (WS=0).
 	CGI_BIN=$RUN_DIR/cgi-bin DB=$(apache_quote "$RT_DB") WS_PORT=$WS_PORT \
@@ -307,13 +347,14 @@ apache_conf() {
 
 # mod_proxy_fcgi talks to FastCGI processes somebody else started: here
 # spawn-fcgi, one pool per endpoint on a unix socket in RUN_DIR/run.  The
-# held endpoints get 40 processes (each held client occupies one).
+# held endpoints get 40 processes (each held client occupies one), or 4 with
+# RT_FCGI_THREADS (each holds that many clients).
 spawn_pools() {
 	local f name n
 	for f in "$RUN_DIR"/cgi-bin/*.fcgi; do
 		[ -e "$f" ] || continue
 		name=$(basename "$f" .fcgi)
-		case $name in longpoll|sse) n=${RTLAB_HELD_PROCS:-40} ;; *) n=${RTLAB_PROCS:-4} ;; esac
+		case $name in longpoll|sse) n=$HELD_PROCS ;; *) n=${RTLAB_PROCS:-4} ;; esac
 		local user_opts=()
 		[ -n "$RUN_USER" ] && user_opts=(-u "$RUN_USER" -g "$RUN_USER" -U "$RUN_USER" -G "$RUN_USER")
 		rm -f "$RUN_DIR/run/$name.pids"
@@ -354,7 +395,7 @@ lighttpd_quote() { # value — as a lighttpd string
 }
 
 lighttpd_conf() { # — RUN_DIR/conf/lighttpd.conf from apache-conf/lighttpd.conf.in
-	local name value env="" user_group="" ws_port=$WS_PORT tls_conf=""
+	local name value env="" user_group="" ws_port=$WS_PORT node_header="" tls_conf=""
 	while IFS='=' read -r name value; do
 		case $name in RT_DB|RT_SSE_MAX_AGE) continue ;; esac
 		env+="  \"$name\" => $(lighttpd_quote "$value"),"$'\n'
@@ -367,9 +408,12 @@ lighttpd_conf() { # — RUN_DIR/conf/lighttpd.conf from apache-conf/lighttpd.con
 		tls_conf+="var.rtlab_tls_key = \"$RUN_DIR/conf/tls/key.pem\""$'\n'
 		tls_conf+="include \"$RUN_DIR/conf/lighttpd-tls.conf\""
 	fi
+	[ -n "${RT_NODE:-}" ] &&
+		node_header="setenv.add-response-header = ( \"X-Rtlab-Node\" => $(lighttpd_quote "$RT_NODE") )"
 	RUN_DIR=$RUN_DIR PORT=$PORT DB=$(lighttpd_quote "$RT_DB") WS_PORT=$ws_port \
 	SSE_MAX_AGE=$(lighttpd_quote "${RT_SSE_MAX_AGE:-300}") ENV=${env%$'\n'} \
-	USER_GROUP=$user_group TLS_CONF=$tls_conf EXTRA_CONF=$(extra_conf) \
+	HELD_PROCS=$HELD_PROCS MAX_CONNECTIONS=$MAX_CONNECTIONS \
+	USER_GROUP=$user_group NODE_HEADER=$node_header TLS_CONF=$tls_conf EXTRA_CONF=$(extra_conf) \
 		"$ROOT/tools/fill-template.sh" "$ROOT/apache-conf/lighttpd.conf.in" >"$RUN_DIR/conf/lighttpd.conf"
 }
 
@@ -395,10 +439,16 @@ start_helper() {
 }
 
 stop_helper() { # run_dir
-	local dir=$1 pid start what i keep
+	stop_recorded "$1" rtlab-wsd
+}
+
+# Stops the recorded processes named `what` (SIGTERM, 5 s, SIGKILL) and
+# forgets them; the rest of the run goes on.
+stop_recorded() { # run_dir what
+	local dir=$1 name=$2 pid start what i keep
 	keep=$(mktemp)
 	while read -r pid start what; do
-		if [ "$what" = rtlab-wsd ]; then
+		if [ "$what" = "$name" ]; then
 			[ "$(proc_start "$pid")" = "$start" ] || continue
 			kill -TERM "$pid" 2>/dev/null || true
 			for i in $(seq 1 50); do
@@ -412,6 +462,115 @@ stop_helper() { # run_dir
 	done <"$dir/pids"
 	cat "$keep" >"$dir/pids"
 	rm -f "$keep"
+}
+
+# ---- a cluster: one Redis, N web hosts, HAProxy in front (CLUSTER=N) ------
+
+# A port may be taken without anyone listening on it: the local end of an
+# outgoing connection (ports in the ephemeral range, which a busy machine
+# has thousands of) makes a later bind fail just the same.  So no socket in
+# any state may use it (ss), not only no listener.
+port_unused() { # port
+	if command -v ss >/dev/null; then
+		[ -z "$(ss -Htan "( sport = :$1 )" 2>/dev/null)" ]
+	else
+		! port_accepts "$1"
+	fi
+}
+
+free_port_from() { # port — the first port from there that no socket uses
+	local p=$1
+	until port_unused "$p"; do p=$((p + 1)); done
+	echo "$p"
+}
+
+# The cluster's Redis: RUN_DIR/conf/redis.conf from apache-conf/redis.conf.in
+# (appendonly yes, appendfsync always: docs/scaling.md), its data in
+# RUN_DIR/redis, in the foreground in its own session, recorded like every
+# other process.  Started again on the same directory, it reads its AOF back.
+start_redis() {
+	local conf=$RUN_DIR/conf/redis.conf run_as=()
+	if [ ! -f "$conf" ]; then
+		PORT=$REDIS_PORT DIR=$RUN_DIR/redis LOGFILE=$RUN_DIR/logs/redis.log \
+			"$ROOT/tools/fill-template.sh" "$ROOT/apache-conf/redis.conf.in" >"$conf"
+	fi
+	if [ -n "$RUN_USER" ]; then
+		chown -R "$RUN_USER:$RUN_USER" "$RUN_DIR/redis" "$RUN_DIR/logs"
+		run_as=(setpriv --reuid="$RUN_USER" --regid="$RUN_USER" --init-groups --)
+	fi
+	setsid "${run_as[@]}" redis-server "$conf" </dev/null >>"$RUN_DIR/logs/redis.stderr" 2>&1 &
+	record $! redis-server
+	wait_for "$REDIS_PORT" $! redis-server "$RUN_DIR/logs/redis.log" "$RUN_DIR/logs/redis.stderr"
+}
+
+# HAProxy: RUN_DIR/conf/haproxy.cfg from apache-conf/haproxy.cfg.in, with one
+# server line per host (and the cookie lines when STICKY=1).
+start_haproxy() { # web-server-lines ws-server-lines
+	local conf=$RUN_DIR/conf/haproxy.cfg sticky=""
+	[ "${STICKY:-0}" = 1 ] &&
+		sticky="    cookie RTLAB_NODE insert indirect nocache httponly"
+	PORT=$PORT WEB_SERVERS=$1 WS_SERVERS=$2 STICKY_WEB=$sticky STICKY_WS=$sticky \
+		"$ROOT/tools/fill-template.sh" "$ROOT/apache-conf/haproxy.cfg.in" >"$conf"
+	haproxy -c -q -f "$conf" >"$RUN_DIR/logs/configtest.log" 2>&1 || {
+		cat "$RUN_DIR/logs/configtest.log" >&2; return 1
+	}
+	setsid haproxy -db -f "$conf" </dev/null >>"$RUN_DIR/logs/haproxy.log" 2>&1 &
+	record $! haproxy
+	wait_for "$PORT" $! haproxy "$RUN_DIR/logs/haproxy.log"
+}
+
+cluster_nodes() { # run_dir — "name dir port ws_port" per host
+	[ -f "$1/info" ] || return 0
+	sed -n 's/^NODE //p' "$1/info"
+}
+
+stop_cluster() { # run_dir — every host, then Redis and HAProxy
+	local dir=$1 name node_dir port ws_port ok=0
+	while read -r name node_dir port ws_port; do
+		stop_run "$node_dir" || ok=1
+	done < <(cluster_nodes "$dir")
+	stop_run "$dir" || ok=1
+	return $ok
+}
+
+cluster_start() {
+	local n=$CLUSTER k node_port ws_port servers="" ws_servers="" used cookie="" store
+	case $n in ''|*[!0-9]*) die "CLUSTER must be a number of hosts (1-9)" ;; esac
+	[ "$n" -ge 1 ] && [ "$n" -le 9 ] || die "CLUSTER must be 1-9"
+	command -v redis-server >/dev/null && command -v haproxy >/dev/null ||
+		die "CLUSTER needs redis-server and haproxy (tools/deps.sh cluster installs them)"
+	# HAProxy here speaks plain HTTP to the hosts and to its clients.
+	[ "$TLS" = 1 ] && die "CLUSTER with TLS=1 is not built (HAProxy would have to terminate TLS)"
+	RUN_DIR=${RUN_DIR:-$(mktemp -d /tmp/rtlab-cluster.XXXXXX)}
+	mkdir -p "$RUN_DIR"/{conf,logs,run,redis}
+	chmod 755 "$RUN_DIR"
+	RUN_DIR=$(cd "$RUN_DIR" && pwd)
+	port_accepts "$PORT" && die "port $PORT is already in use"
+	REDIS_PORT=${REDIS_PORT:-$(free_port_from $((PORT + 100)))}
+	store="redis://127.0.0.1:$REDIS_PORT/0"
+	: >"$RUN_DIR/pids"
+	printf 'CLUSTER=%s\nPORT=%s\nREDIS_PORT=%s\nRT_STORE=%s\n' "$n" "$PORT" "$REDIS_PORT" "$store" >"$RUN_DIR/info"
+	declare -p RUN_DIR REDIS_PORT | sed 's/^declare -- /declare -g /' >"$RUN_DIR/env"
+	start_redis || { stop_cluster "$RUN_DIR"; exit 1; }
+	used=" $PORT $REDIS_PORT "
+	for k in $(seq 1 "$n"); do
+		node_port=$(free_port_from $((PORT + 10 * k)))
+		ws_port=$(free_port_from $((node_port + 1)))
+		case $used in *" $node_port "*|*" $ws_port "*) die "port clash ($node_port)" ;; esac
+		used+="$node_port $ws_port "
+		# Each host is an ordinary run of this script, in RUN_DIR/nodeK:
+		# its own server, endpoints and helper, on the shared store.
+		env RUN_DIR="$RUN_DIR/node$k" PORT="$node_port" WS_PORT="$ws_port" \
+			RT_STORE="$store" RT_NODE="node$k" CLUSTER=0 "$0" start >/dev/null || {
+			stop_cluster "$RUN_DIR"; exit 1
+		}
+		echo "NODE node$k $RUN_DIR/node$k $node_port $ws_port" >>"$RUN_DIR/info"
+		[ "${STICKY:-0}" = 1 ] && cookie=" cookie node$k"
+		servers+="    server node$k 127.0.0.1:$node_port check$cookie"$'\n'
+		ws_servers+="    server node$k 127.0.0.1:$ws_port check$cookie"$'\n'
+	done
+	start_haproxy "${servers%$'\n'}" "${ws_servers%$'\n'}" || { stop_cluster "$RUN_DIR"; exit 1; }
+	echo "$RUN_DIR"
 }
 
 # ---- commands ----------------------------------------------------------------
@@ -436,10 +595,19 @@ setup_env() {
 cmd_start() {
 	setup_env
 	stage
+	if [ "${REDIS:-0}" = 1 ]; then
+		# The store is a private Redis, recorded and stopped with the run.
+		mkdir -p "$RUN_DIR/redis"
+		REDIS_PORT=${REDIS_PORT:-$(free_port_from $((PORT + 100)))}
+		declare -p REDIS_PORT | sed 's/^declare -- /declare -g /' >"$RUN_DIR/redis.env"
+		start_redis || { stop_run "$RUN_DIR"; exit 1; }
+		export RT_STORE="redis://127.0.0.1:$REDIS_PORT/0"
+	fi
 	tls_cert
 	{
 		printf 'PORT=%s\nWS_PORT=%s\nSERVER=%s\nMODE=%s\nMPM=%s\nRT_DB=%s\nTLS=%s\n' \
 			"$PORT" "$WS_PORT" "$SERVER" "$MODE" "$MPM" "$RT_DB" "$TLS"
+		[ -n "${RT_STORE:-}" ] && printf 'RT_STORE=%s\n' "$RT_STORE"
 	} >"$RUN_DIR/info"
 	# What start-helper needs to start the helper again the same way.
 	{
@@ -487,11 +655,22 @@ start_publishers() {
 
 case ${1:-} in
 start)
-	cmd_start
+	if [ "${CLUSTER:-0}" != 0 ]; then cluster_start; else cmd_start; fi
 	;;
 stop)
 	[ -n "${2:-}" ] || die "usage: serve.sh stop RUN_DIR"
-	stop_run "$2"
+	if grep -q '^CLUSTER=' "$2/info" 2>/dev/null; then stop_cluster "$2"; else stop_run "$2"; fi
+	;;
+redis-stop)    # serve.sh redis-stop RUN_DIR: the cluster's Redis alone
+	[ -n "${2:-}" ] || die "usage: serve.sh redis-stop RUN_DIR"
+	stop_recorded "$2" redis-server
+	;;
+redis-start)   # serve.sh redis-start RUN_DIR: again, same port and data
+	[ -n "${2:-}" ] || die "usage: serve.sh redis-start RUN_DIR"
+	RUN_DIR=$(cd "$2" && pwd)
+	. "$RUN_DIR/env"
+	[ -f "$RUN_DIR/redis.env" ] && . "$RUN_DIR/redis.env"
+	start_redis
 	;;
 pids)          # serve.sh pids RUN_DIR: the live pids of the run, space-separated
 	[ -n "${2:-}" ] || die "usage: serve.sh pids RUN_DIR"
@@ -510,13 +689,24 @@ start-helper)  # serve.sh start-helper RUN_DIR: start it again, same port and en
 demo)
 	# Ctrl-C (SIGINT to the terminal's process group) or SIGTERM: stop
 	# everything this run started, even halfway through starting it.
-	trap 'echo; echo "rtlab: stopping"; [ -n "${RUN_DIR:-}" ] && stop_run "$RUN_DIR"; exit 0' INT TERM
-	cmd_start >/dev/null
 	if [ "$SERVER" = apache ]; then what="Apache, $MODE, mpm_$MPM"; else what=lighttpd; fi
-	echo "rtlab: $what; run dir $RUN_DIR (logs in logs/)"
 	if [ "$TLS" = 1 ]; then scheme=https; ws_scheme=wss; else scheme=http; ws_scheme=ws; fi
-	[ -x "$RUN_DIR/bin/rtlab-wsd" ] &&
-		echo "rtlab: WebSocket helper on 127.0.0.1:$WS_PORT, proxied at $ws_scheme://127.0.0.1:$PORT/ws"
+	if [ "${CLUSTER:-0}" != 0 ]; then
+		trap 'echo; echo "rtlab: stopping"; [ -n "${RUN_DIR:-}" ] && stop_cluster "$RUN_DIR"; exit 0' INT TERM
+		cluster_start >/dev/null
+		echo "rtlab: cluster of $CLUSTER hosts ($what), run dir $RUN_DIR (logs in */logs/)"
+		echo "rtlab: Redis on 127.0.0.1:$REDIS_PORT (RT_STORE=redis://127.0.0.1:$REDIS_PORT/0)"
+		while read -r name node_dir node_port ws_port; do
+			echo "rtlab: $name on http://127.0.0.1:$node_port/ (helper :$ws_port, $node_dir)"
+		done < <(cluster_nodes "$RUN_DIR")
+		echo "rtlab: HAProxy on port $PORT: round-robin, WebSockets $([ "${STICKY:-0}" = 1 ] && echo sticky || echo "not sticky") (STICKY=1); every answer names its host in X-Rtlab-Node"
+	else
+		trap 'echo; echo "rtlab: stopping"; [ -n "${RUN_DIR:-}" ] && stop_run "$RUN_DIR"; exit 0' INT TERM
+		cmd_start >/dev/null
+		echo "rtlab: $what; run dir $RUN_DIR (logs in logs/)"
+		[ -x "$RUN_DIR/bin/rtlab-wsd" ] &&
+			echo "rtlab: WebSocket helper on 127.0.0.1:$WS_PORT, proxied at $ws_scheme://127.0.0.1:$PORT/ws"
+	fi
 	start_publishers
 	if [ "$TLS" = 1 ]; then
 		cat <<-EOF
@@ -533,7 +723,8 @@ demo)
 	;;
 _helper)
 	# Runs in its own session (setsid) as the run user; exec keeps the pid.
-	exec_args=(--listen "127.0.0.1:$WS_PORT" --db "$RT_DB")
+	# RT_STORE (redis://...) wins over RT_DB, as in every endpoint (lib/store.c).
+	exec_args=(--listen "127.0.0.1:$WS_PORT" --db "${RT_STORE:-$RT_DB}")
 	[ -n "${WS_WORKERS:-}" ] && exec_args+=(--workers "$WS_WORKERS")
 	if [ -n "$RUN_USER" ]; then
 		exec setpriv --reuid="$RUN_USER" --regid="$RUN_USER" --init-groups -- \

@@ -464,6 +464,8 @@ static void refuse(struct conn *c, int status, const char *detail)
 	wsd_log(c->who, "refused %d %s", status, detail);
 	if (b)
 		b->len = ws_handshake_refuse((char *)b->data, 1024, status, detail);
+	if (b && b->len && wsd.node)     /* a cluster: name this host (docs/scaling.md) */
+		b->len = ws_handshake_add_header((char *)b->data, b->len, 1024, "X-Rtlab-Node", wsd.node);
 	free(c->in);
 	c->in = NULL;
 	c->in_len = 0;
@@ -524,6 +526,8 @@ static void read_handshake(struct conn *c)
 	}
 	if ((b = wsbuf_new(256)) != NULL)
 		b->len = ws_handshake_accept((char *)b->data, 256, &rq);
+	if (b && wsd.node)     /* a cluster: name this host (docs/scaling.md) */
+		b->len = ws_handshake_add_header((char *)b->data, b->len, 256, "X-Rtlab-Node", wsd.node);
 	if (!b || enqueue(c, b) < 0) {
 		wsbuf_unref(b);
 		refuse(c, 503, "out of memory");

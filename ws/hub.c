@@ -506,20 +506,22 @@ static void fanout(void)
  * start again from 1, below every client's cursor.  Close the clients with
  * 1012 (Service Restart, IANA's close-code registry): they reconnect with
  * their since, which is now above the newest id, and so start from the
- * current end (docs/protocol.md).  Then reopen on the new file.
+ * current end (docs/protocol.md).  Then reopen on the new file.  A store
+ * that is gone (Redis down: the wait says -1) takes the same path with 1011:
+ * the clients resume with their since on another host, or here once it is
+ * back (docs/scaling.md).
  */
-static void reopen_replaced(void)
+static void reopen_replaced(int code, const char *why)
 {
-	wsd_log(NULL, "store %s was replaced: closing clients, reopening",
-	        store_path(hub.st));
+	wsd_log(NULL, "store %s %s: closing clients, reopening", store_path(hub.st),
+	        code == WS_CLOSE_SERVICE_RESTART ? "was replaced" : "is unavailable");
 	/* Each close frees one subscription (hub_closed), and a channel goes
 	 * with its last one. */
 	for (size_t b = 0; b < hub.nbuckets; b++) {
 		while (hub.bucket[b] && hub.bucket[b]->subs) {
 			struct sub *s = hub.bucket[b]->subs;
 			if (conn_is_open(s->conn))
-				conn_close_with(s->conn, WS_CLOSE_SERVICE_RESTART,
-				                "the store was recreated");
+				conn_close_with(s->conn, code, why);
 			else
 				sub_free(s);   /* cannot happen: a sub lives while its client is open */
 		}
@@ -538,7 +540,10 @@ void hub_on_store_event(void)
 		return;
 	switch (store_wait_check(hub.st)) {
 	case STORE_WAIT_RESET:
-		reopen_replaced();
+		reopen_replaced(WS_CLOSE_SERVICE_RESTART, "the store was recreated");
+		return;
+	case -1:   /* the store is gone (Redis down): clients resume elsewhere or later */
+		reopen_replaced(WS_CLOSE_INTERNAL, "the store is unavailable");
 		return;
 	case STORE_WAIT_CHANGE:
 		fanout();

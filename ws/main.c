@@ -81,7 +81,8 @@ static void usage(FILE *f)
 	    "usage: rtlab-wsd [--listen HOST:PORT] [--db PATH] [--echo] [--max-conns N]\n"
 	    "                 [--workers N]\n"
 	    "  --listen HOST:PORT  where to accept WebSocket clients (127.0.0.1:8081)\n"
-	    "  --db PATH           the SQLite message store (default $RT_DB, else %s)\n"
+	    "  --db STORE          the message store: a SQLite PATH or redis://HOST:PORT[/DB]\n"
+	    "                      (default $RT_STORE, else $RT_DB, else %s)\n"
 	    "  --echo              echo every data message back, store nothing\n"
 	    "  --max-conns N       connections per worker at most, in any state;\n"
 	    "                      more get 503 (%d, capped by the descriptor limit)\n"
@@ -359,7 +360,8 @@ int main(int argc, char **argv)
 	int opt, workers = cores(), rc;
 
 	wsd.max_conns = DEFAULT_MAX_CONNS;
-	wsd.db_path = getenv("RT_DB");
+	wsd.db_path = getenv("RT_STORE") ? getenv("RT_STORE") : getenv("RT_DB");
+	wsd.node = getenv("RT_NODE");
 	while ((opt = getopt_long(argc, argv, "l:d:em:w:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'l': listen_spec = optarg; break;

@@ -32,6 +32,7 @@ struct wsd {
 	size_t queue_max;             /* output queue bound, bytes */
 	int sndbuf;                   /* SO_SNDBUF per client; 0: kernel autotuning */
 	const char *db_path;
+	const char *node;             /* RT_NODE: X-Rtlab-Node on every handshake answer */
 	const char *allowed_origins;
 	struct ae_loop *loop;
 	int stopping;                 /* SIGTERM: refuse new clients */

@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startStack, BUILD, ROOT } from '../lib/servers.js';
+import { startStack, BUILD, ROOT, clusterTools } from '../lib/servers.js';
 
 const LOADGEN = path.join(BUILD, 'tools', 'loadgen', 'loadgen');
 const COLUMNS = [
@@ -142,7 +142,7 @@ describe('tools/bench.sh on a miniature run', () => {
   it('prints the machine, the table and the sweep; writes CSV and SVG', async () => {
     const r = await exec(path.join(ROOT, 'tools', 'bench.sh'),
       ['-t', 'ws,sse', '-c', '3', '-d', '1', '--sweep', '2', '--sweep-duration', '1',
-        '--held-max', '2', '--no-scale', '--no-peer', '--no-models', '--out', out], { timeout: 240_000 });
+        '--held-max', '2', '--no-scale', '--no-peer', '--no-models', '--no-store', '--out', out], { timeout: 240_000 });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /^cpu: +\d+ cores/m);
     assert.match(r.stdout, /^kernel: +Linux/m);
@@ -294,5 +294,28 @@ describe('tools/bench.sh --only models: the three concurrency models', () => {
     assert.ok(threads >= 4, `spawn-fcgi pools of 4, got ${threads}`);
     assert.ok(loop >= 1 && loop < fcgid, `the helper holds its clients itself, got ${loop}`);
     assert.match(r.stdout, /model +clients +held +procs +fcgi_procs +RSS\/client_KiB +CPU\/msg_µs +p50_ms +p99_ms +lost/);
+  });
+});
+
+describe('tools/bench.sh --only store: SQLite, Redis, three hosts on one Redis',
+  { skip: clusterTools() ? false : 'redis-server or haproxy is not installed (tools/deps.sh cluster)' }, () => {
+  let out;
+  before(() => { out = mkdtempSync('/tmp/rtlab-store-bench-test-'); });
+  after(() => { if (out) rmSync(out, { recursive: true, force: true }); });
+
+  it('the same rows on each store, nothing lost', async () => {
+    const r = await exec(path.join(ROOT, 'tools', 'bench.sh'),
+      ['--only', 'store', '-t', 'sse,ws', '-c', '3', '-d', '1', '--out', out], { timeout: 240_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const lines = readFileSync(path.join(out, 'store.csv'), 'utf8').trim().split('\n');
+    const rows = lines.slice(1).map((l) => Object.fromEntries(COLUMNS.map((c, i) => [c, l.split(',')[i]])));
+    assert.deepEqual(rows.map((x) => `${x.label} ${x.technique}`),
+      ['sqlite sse', 'sqlite ws', 'redis sse', 'redis ws', 'cluster3-redis sse', 'cluster3-redis ws']);
+    for (const x of rows) {
+      assertWellFormed(x);
+      assert.equal(Number(x.held), 3, x.label);
+      assert.equal(Number(x.lost), 0, x.label);
+      assert.equal(Number(x.dup), 0, x.label);
+    }
   });
 });

@@ -9,6 +9,10 @@
 //   3. lighttpd, server.stream-response-body 0 → buffered; 1, 2 → streamed
 //   5. long-poll held 6 s: FcgidIOTimeout 3 → 500 (and the log line);
 //      FcgidIOTimeout 15 → 200 with an empty list
+//  17. two hosts with their own SQLite: host B's clients get nothing
+//  18. two hosts on one Redis: host 2's clients get every message
+//  19. sticky or round-robin: clients that reconnect lose and repeat nothing
+//      (tools/lab-cluster.js; skipped without redis-server and haproxy)
 //
 // The sanitizer pass (RT_TEST_ASAN=1) skips this file: it tests server
 // configuration, which the ordinary pass already covers, and the endpoints'
@@ -17,6 +21,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { exp1, exp3, exp5 } from '../../tools/lab.js';
+import { exp17, exp18, exp19 } from '../../tools/lab-cluster.js';
+import { clusterTools } from '../lib/servers.js';
 
 const skip = process.env.RT_TEST_ASAN === '1' ? 'configuration only: covered by the ordinary pass' : false;
 
@@ -44,4 +50,17 @@ test('lab 5: a long-poll held past FcgidIOTimeout gets 500 and a log line; under
 	assert.equal(short.outcome, 500, `short timeout: ${short.figure}`);
 	assert.match(short.figure, /read data timeout/, 'mod_fcgid logs why it cut the request');
 	assert.equal(long.outcome, 200, `long timeout: ${long.figure}`);
+});
+
+const skipCluster = skip || (!clusterTools() && 'redis-server or haproxy is not installed (tools/deps.sh cluster)');
+
+test('lab 17-18: two hosts are islands on their own SQLite, one store on Redis', { skip: skipCluster, timeout: 120_000 }, async () => {
+	const [islands] = await exp17();
+	assert.equal(islands.outcome, 0, `host B received: ${islands.figure}`);
+	const [shared] = await exp18();
+	assert.equal(shared.outcome, 1, `host 2 received: ${shared.figure}`);
+});
+
+test('lab 19: sticky or round-robin, reconnecting clients lose and repeat nothing', { skip: skipCluster, timeout: 120_000 }, async () => {
+	for (const r of await exp19()) assert.equal(r.outcome, 0, `${r.variant}: ${r.figure}`);
 });

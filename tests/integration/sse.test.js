@@ -78,11 +78,14 @@ for (const { server, mode } of STACKS) {
       assert.equal(st.events[0].id, String(m.id));
       assert.equal(st.events[0].event, 'message');
       assert.deepEqual(JSON.parse(st.events[0].data), m);
-      // The same again from a process outside the web server.
-      const id = await publishSql(s, { channel, text: 'from sqlite3' });
-      await st.waitFor((x) => x.events.length >= 2, 15_000, 'the second event');
-      assert.equal(st.done, false);
-      assert.equal(streamMessages(st)[1].id, id);
+      // The same again from a process outside the web server (the sqlite3
+      // shell: SQLite only; on Redis every writer is a host's endpoint).
+      if (s.store !== 'redis') {
+        const id = await publishSql(s, { channel, text: 'from sqlite3' });
+        await st.waitFor((x) => x.events.length >= 2, 15_000, 'the second event');
+        assert.equal(st.done, false);
+        assert.equal(streamMessages(st)[1].id, id);
+      }
       finish(st);
     });
 
@@ -259,7 +262,8 @@ for (const { server, mode } of STACKS) {
     });
 
     // Last: it replaces the stack's database (issue 11 item 6).
-    it('goes on with a recreated database from its first message, losing none', async () => {
+    it('goes on with a recreated database from its first message, losing none', async (t) => {
+      if (s.store === 'redis') { t.skip('a SQLite file recreated: SQLite only'); return; }
       const channel = freshChannel('sse');
       const old = await publish(s, { channel, text: 'in the old database' });
       const st = await open(s, `channel=${channel}&since=${old.id}`);

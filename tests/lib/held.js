@@ -9,7 +9,7 @@
 //   busyPids(s, 'sse.fcgi')   // processes of that program now inside a request
 
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import http from 'node:http';
 import { createParser } from 'eventsource-parser';
 import { curl } from './http.js';
@@ -177,7 +177,7 @@ function syscallOf(pid) {
   }
 }
 
-function programPids(s, program) {
+export function programPids(s, program) {
   return s.serverPids().filter((pid) => {
     try {
       return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === program.slice(0, 15);
@@ -194,7 +194,33 @@ function programPids(s, program) {
  */
 export function busyPids(s, program) {
   if (!SYSCALLS) throw new Error(`no system call table for ${process.arch}`);
-  return programPids(s, program).filter((pid) => SYSCALLS.poll.includes(syscallOf(pid)));
+  return programPids(s, program).flatMap((pid) => {
+    const tids = threadIds(pid);
+    if (tids.length <= 1) return SYSCALLS.poll.includes(syscallOf(pid)) ? [pid] : [];
+    // RT_FCGI_THREADS: one entry per request thread that holds a request
+    // (lib/http_held.c names them); kill(2) of one signals its process.
+    return tids.filter((tid) => threadName(tid) === THREAD_BUSY);
+  });
+}
+
+const THREAD_BUSY = 'rtlab-busy';
+const THREAD_IDLE = 'rtlab-idle';
+
+/** The thread ids of a process ([] once it is gone). */
+export function threadIds(pid) {
+  try {
+    return readdirSync(`/proc/${pid}/task`).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function threadName(tid) {
+  try {
+    return readFileSync(`/proc/${tid}/comm`, 'utf8').trim();
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -208,6 +234,8 @@ export function waitQuiet(s, program, ms = 20_000) {
 
 /** True once pid has exited or waits in accept() for its next request. */
 export function isFree(pid) {
+  const name = threadName(pid);
+  if (name === THREAD_IDLE || name === THREAD_BUSY) return name === THREAD_IDLE;
   const nr = syscallOf(pid);
   return nr === null || SYSCALLS.accept.includes(nr);
 }

@@ -18,6 +18,10 @@
 // opts.env also reaches serve.sh itself, so its knobs work from a test:
 // APACHE_DEFINES, RTLAB_HELD_PROCS / RTLAB_PROCS (spawn-fcgi pool sizes).
 // RTLAB_KEEP_RUNS=1 keeps each run directory (config, logs) after stop().
+// RTLAB_TEST_STORE=redis runs every stack on a private Redis instead of
+// SQLite (serve.sh REDIS=1): the protocol tests then check the Redis store
+// (s.store says which; tests of SQLite itself skip).  startCluster() starts
+// N hosts on one Redis behind HAProxy (serve.sh CLUSTER=N, docs/scaling.md).
 
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, chmodSync, rmSync } from 'node:fs';
@@ -108,6 +112,22 @@ export function runPids(runDir) {
   return [...mine].filter((pid) => !zombies.has(pid)).sort((a, b) => a - b);
 }
 
+/* serve.sh's environment: ours (PATH, RT_*, sanitizers), vars, then extra. */
+function serveEnv(vars, extra = {}) {
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME ?? '/tmp',
+    LANG: process.env.LANG ?? 'C.UTF-8',
+    RTLAB_BUILD: BUILD,
+    ...vars,
+  };
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/^(RT_|ASAN_|UBSAN_|LSAN_)/.test(k)) env[k] = v;
+  }
+  for (const [k, v] of Object.entries(extra ?? {})) env[k] = String(v);
+  return env;
+}
+
 /**
  * Starts a private web server (+ helper) and returns a handle.
  *   server: 'apache' | 'lighttpd'           mode: 'fcgid' | 'proxy-fcgi' | 'cgi'
@@ -129,10 +149,7 @@ export async function startStack(opts = {}) {
     while (wsPort === port) wsPort = await freePort();
     const runDir = mkdtempSync('/tmp/rtlab-test-');
     chmodSync(runDir, 0o755);
-    const env = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME ?? '/tmp',
-      LANG: process.env.LANG ?? 'C.UTF-8',
+    const env = serveEnv({
       PORT: String(port),
       WS_PORT: String(wsPort),
       SERVER: server,
@@ -140,16 +157,14 @@ export async function startStack(opts = {}) {
       MPM: opts.mpm ?? 'event',
       RUN_DIR: runDir,
       WS: ws ? '1' : '0',
-      RTLAB_BUILD: BUILD,
       TLS: opts.tls ? '1' : '0',
-    };
-    for (const [k, v] of Object.entries(process.env)) {
-      if (/^(RT_|ASAN_|UBSAN_|LSAN_)/.test(k)) env[k] = v;
-    }
+    }, opts.env);
     if (opts.extraConf) env.EXTRA_CONF = path.resolve(opts.extraConf);
-    for (const [k, v] of Object.entries(opts.env ?? {})) env[k] = String(v);
+    const store = opts.store ?? (process.env.RTLAB_TEST_STORE === 'redis' &&
+      !opts.env?.RT_DB && !opts.env?.RT_STORE ? 'redis' : 'sqlite');
+    if (store === 'redis') env.REDIS = '1';
     const r = await run(['start'], env);
-    if (r.code === 0) return makeStack({ server, mode, port, wsPort, runDir, env, ws, tls: !!opts.tls });
+    if (r.code === 0) return makeStack({ server, mode, port, wsPort, runDir, env, ws, store, tls: !!opts.tls });
     lastErr = `${r.stderr}${r.stdout}`;
     await run(['stop', runDir], env);
     if (runPids(runDir).length === 0) rmSync(runDir, { recursive: true, force: true });
@@ -158,12 +173,13 @@ export async function startStack(opts = {}) {
   throw new Error(`startStack(${server}/${mode}) failed:\n${lastErr}`);
 }
 
-function makeStack({ server, mode, port, wsPort, runDir, env, ws, tls }) {
+function makeStack({ server, mode, port, wsPort, runDir, env, ws, store, tls }) {
   let stopped = false;
   const db = env.RT_DB ?? path.join(runDir, 'db', 'rtlab.db');
   return {
     server,
     mode,
+    store,
     port,
     wsPort,
     tls,
@@ -211,3 +227,103 @@ export const STACKS = [
   { server: 'apache', mode: 'cgi' },
   { server: 'lighttpd', mode: 'fastcgi' },
 ];
+
+/** Whether redis-server and haproxy are installed (the cluster tests need them). */
+export function clusterTools() {
+  const has = (cmd) => (process.env.PATH ?? '').split(':').some((d) => existsSync(path.join(d, cmd)));
+  return has('redis-server') && has('haproxy');
+}
+
+/**
+ * Starts N web hosts (each with its helper) on one private Redis, behind
+ * HAProxy (tools/serve.sh with CLUSTER=N), and returns a handle:
+ *   c.base, c.wsUrl          the balancer
+ *   c.nodes[k]               { name, runDir, port, base, wsUrl, pids() }  (k = 0 .. N-1)
+ *   c.killNode(k)            SIGKILL every process of host k (web server, endpoints, helper)
+ *   c.stopRedis(), c.startRedis()   the store goes away, and comes back on its data
+ *   c.stop()
+ * opts: { n: 3, server, mode, sticky, env }.
+ */
+export async function startCluster(opts = {}) {
+  const n = opts.n ?? 3;
+  let lastErr = '';
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const runDir = mkdtempSync('/tmp/rtlab-cluster-test-');
+    chmodSync(runDir, 0o755);
+    const env = serveEnv({
+      PORT: String(port),
+      SERVER: opts.server ?? 'apache',
+      MODE: opts.mode ?? 'fcgid',
+      RUN_DIR: runDir,
+      CLUSTER: String(n),
+      STICKY: opts.sticky ? '1' : '0',
+    }, opts.env);
+    delete env.RT_STORE;                 // the cluster's own Redis, always
+    delete env.RT_DB;
+    const r = await run(['start'], env, 180_000);
+    if (r.code === 0) return makeCluster({ port, runDir, env });
+    lastErr = `${r.stderr}${r.stdout}`;
+    await run(['stop', runDir], env);
+    rmSync(runDir, { recursive: true, force: true });
+    if (!/already in use|did not start listening|Address already in use|port clash/.test(lastErr)) break;
+  }
+  throw new Error(`startCluster failed:\n${lastErr}`);
+}
+
+function makeCluster({ port, runDir, env }) {
+  const info = readFileSync(path.join(runDir, 'info'), 'utf8');
+  const nodes = info.split('\n').filter((l) => l.startsWith('NODE ')).map((l) => {
+    const [, name, dir, p, wsPort] = l.split(' ');
+    return {
+      name,
+      runDir: dir,
+      port: Number(p),
+      wsPort: Number(wsPort),
+      base: `http://127.0.0.1:${p}`,
+      wsUrl: `ws://127.0.0.1:${p}/ws`,
+      pids: () => runPids(dir),
+    };
+  });
+  const redisPort = Number(/^REDIS_PORT=(\d+)/m.exec(info)[1]);
+  let stopped = false;
+  return {
+    port,
+    runDir,
+    nodes,
+    redisPort,
+    store: `redis://127.0.0.1:${redisPort}/0`,
+    base: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    /** SIGKILL every live process of host k, by the pids its run recorded. */
+    killNode(k) {
+      const pids = runPids(nodes[k].runDir);
+      for (const pid of pids) {
+        try { process.kill(pid, 'SIGKILL'); } catch { /* gone already */ }
+      }
+      return pids;
+    },
+    async stopRedis() {
+      const r = await run(['redis-stop', runDir], env);
+      if (r.code !== 0) throw new Error(`redis-stop failed: ${r.stderr}`);
+    },
+    async startRedis() {
+      const r = await run(['redis-start', runDir], env);
+      if (r.code !== 0) throw new Error(`redis-start failed: ${r.stderr}`);
+    },
+    log(k, name = 'error.log') {
+      try {
+        return readFileSync(path.join(k === null ? runDir : nodes[k].runDir, 'logs', name), 'utf8');
+      } catch {
+        return '';
+      }
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      const r = await run(['stop', runDir], env, 120_000);
+      if (r.code !== 0) throw new Error(`stop failed: ${r.stderr}`);
+      if (process.env.RTLAB_KEEP_RUNS !== '1') rmSync(runDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -230,6 +230,24 @@ START_TEST(test_answers)
 }
 END_TEST
 
+/* X-Rtlab-Node goes into the head, before the blank line; a body follows. */
+START_TEST(test_add_header)
+{
+	char out[512];
+	size_t n = ws_handshake_refuse(out, sizeof out, 503, "busy");
+	size_t m = ws_handshake_add_header(out, n, sizeof out, "X-Rtlab-Node", "node2");
+
+	ck_assert_uint_eq(m, n + strlen("X-Rtlab-Node: node2\r\n"));
+	out[m] = '\0';
+	ck_assert_ptr_nonnull(strstr(out, "\r\nRetry-After: 5\r\nX-Rtlab-Node: node2\r\n\r\nbusy\n"));
+	/* No room, a CR/LF in the value, no head end: untouched, 0. */
+	ck_assert_uint_eq(ws_handshake_add_header(out, m, m + 5, "X-Rtlab-Node", "n"), 0);
+	ck_assert_uint_eq(ws_handshake_add_header(out, m, sizeof out, "X-Rtlab-Node", "a\r\nSet-Cookie: x"), 0);
+	ck_assert_uint_eq(ws_handshake_add_header(out, 10, sizeof out, "X", "y"), 0);
+	ck_assert_ptr_nonnull(strstr(out, "X-Rtlab-Node: node2\r\n\r\nbusy\n"));
+}
+END_TEST
+
 static Suite *ws_handshake_suite(void)
 {
 	Suite *s = suite_create("ws_handshake");
@@ -240,6 +258,7 @@ static Suite *ws_handshake_suite(void)
 	tcase_add_test(tc, test_head_length);
 	tcase_add_test(tc, test_allowed_origins);
 	tcase_add_test(tc, test_answers);
+	tcase_add_test(tc, test_add_header);
 	suite_add_tcase(s, tc);
 	return s;
 }
