@@ -12,10 +12,10 @@
 #      one process per held client: where does that stop?)
 #   the peer: when nginx + nchan are installed, the SSE and WebSocket rows
 #      again against a private nginx + nchan, side by side, with the goals
-#      of issue 15 checked row by row (--peer: only that; about 9 minutes)
+#      of issue 15 checked row by row (--peer: only that; about 6 minutes)
 #   huge (the end of the peer part): 100,000 idle WebSockets and one message
 #      to all, the helper with --workers 6 against nchan with 6 workers, about
-#      2½ minutes (--no-huge leaves it out, --only huge runs it alone)
+#      1½ minutes (--no-huge leaves it out, --only huge runs it alone)
 #   4. the three concurrency models at 200 and 1,000 held clients: a process
 #      per client (mod_fcgid), requests on threads in a few processes
 #      (mod_proxy_fcgi + RT_FCGI_THREADS), one event loop (the helper)
@@ -88,7 +88,7 @@ usage: tools/bench.sh [options]            (`make bench` runs it with none)
                          is already running (same URL layout as rtlab, see
                          tools/loadgen --help for templates); no server CPU/RSS
       --peer             only the comparison with nginx + nchan (= --only peer):
-                         17 runs, about 9 minutes on a quiet machine (13 with --huge)
+                         15 runs, about 6 minutes (1½ of them the huge pair)
       --only PART        only that part: table, peer, huge, sweep, scale, models or store
       --tls              the table again over HTTPS (TLS=1 in the environment too):
                          the stack started with TLS=1, loadgen --tls (HTTP/1.1

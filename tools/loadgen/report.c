@@ -11,7 +11,8 @@ const char report_csv_header[] =
 	"p50_ms,p90_ms,p99_ms,max_ms,req_per_s,req_per_msg,bytes_per_msg,"
 	"conns,srv_procs,srv_cpu_s,srv_cpu_pct,idle_cpu_pct,srv_rss_kib,"
 	"rss_per_conn_kib,errors,run_s,loadgen_cpu_s,pub_p50_ms,"
-	"fcgi_procs,fcgi_rss_kib,cpu_us_per_msg,srv_wakes,wakes_per_pub";
+	"fcgi_procs,fcgi_rss_kib,cpu_us_per_msg,srv_wakes,wakes_per_pub,"
+	"fcgi_rss_per_conn_kib";
 
 static int cmp_u32(const void *a, const void *b)
 {
@@ -62,7 +63,7 @@ void report_print_csv(FILE *f, const struct report *r)
 	long long wakes = r->end.wakes - r->quiet.wakes;
 
 	fprintf(f, "%s,%s,%d,%d,%d,%d,%lld,%lld,%lld,%.3f,%.3f,%.3f,%.3f,%.1f,%.3f,%.0f,"
-	        "%d,%d,%.2f,%.1f,%.1f,%lld,%.2f,%d,%.1f,%.2f,%.3f,%d,%lld,%.1f,%lld,%.1f\n",
+	        "%d,%d,%.2f,%.1f,%.1f,%lld,%.2f,%d,%.1f,%.2f,%.3f,%d,%lld,%.1f,%lld,%.1f,%.2f\n",
 	        r->label, r->technique, r->clients, r->held, r->interval_ms, r->pub_ok,
 	        r->delivered, r->lost, r->duplicates,
 	        lat_ms(r, 50), lat_ms(r, 90), lat_ms(r, 99), lat_ms(r, 100),
@@ -76,7 +77,8 @@ void report_print_csv(FILE *f, const struct report *r)
 	        report_pct(r->pub_rtt, r->npub_rtt, 50),
 	        r->ready.fcgi_procs > r->end.fcgi_procs ? r->ready.fcgi_procs : r->end.fcgi_procs,
 	        fcgi_rss, d > 0 ? busy * 1e6 / d : 0.0,
-	        wakes, r->pub_ok > 0 ? (double)wakes / r->pub_ok : 0.0);
+	        wakes, r->pub_ok > 0 ? (double)wakes / r->pub_ok : 0.0,
+	        r->held ? (double)(r->ready.fcgi_rss_kib - r->base.fcgi_rss_kib) / r->held : 0.0);
 	fflush(f);
 }
 
