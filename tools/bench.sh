@@ -11,7 +11,11 @@
 #      long-poll and SSE against the shipped process limits (mod_fcgid runs
 #      one process per held client: where does that stop?)
 #   the peer: when nginx + nchan are installed, the SSE and WebSocket rows
-#      again against a private nginx + nchan, side by side (--peer: only that)
+#      again against a private nginx + nchan, side by side, with the goals
+#      of issue 15 checked row by row (--peer: only that; about 6 minutes)
+#   huge (the end of the peer part): 100,000 idle WebSockets and one message
+#      to all, the helper with --workers 6 against nchan with 6 workers, about
+#      1½ minutes (--no-huge leaves it out, --only huge runs it alone)
 #   4. the three concurrency models at 200 and 1,000 held clients: a process
 #      per client (mod_fcgid), requests on threads in a few processes
 #      (mod_proxy_fcgi + RT_FCGI_THREADS), one event loop (the helper)
@@ -70,6 +74,12 @@ usage: tools/bench.sh [options]            (`make bench` runs it with none)
       --poll-max N       most polling clients in the sweep      (BENCH_POLL_MAX, 1000)
       --scale-ws N       WebSockets in the connection-scale run (BENCH_SCALE_WS, 10000)
       --scale-held N     long-poll/SSE clients against the shipped limits (BENCH_SCALE_HELD, 100)
+      --peer-threads N   SSE clients of the threaded row of the peer part, 0: none
+                                                                (BENCH_PEER_THREADS, 1000)
+      --huge-ws N        WebSockets of the huge rows             (BENCH_HUGE_WS, 100000)
+      --huge-workers N   helper workers, nchan workers and loadgen processes
+                         of the huge rows (one may hold 20,000)  (BENCH_HUGE_WORKERS, 6)
+      --no-huge          leave the huge rows out of the peer part
       --models LIST      held clients per concurrency-model row  (BENCH_MODELS, 200,1000)
       --model-procs N    FastCGI processes of the threaded model (BENCH_MODEL_PROCS, 4)
       --compare S[:M]    run the table on a second server too, side by side
@@ -77,8 +87,9 @@ usage: tools/bench.sh [options]            (`make bench` runs it with none)
       --target LABEL=URL[,WSURL]  run the table against another push server that
                          is already running (same URL layout as rtlab, see
                          tools/loadgen --help for templates); no server CPU/RSS
-      --peer             only the comparison with nginx + nchan (= --only peer)
-      --only PART        only that part: table, peer, sweep, scale, models or store
+      --peer             only the comparison with nginx + nchan (= --only peer):
+                         15 runs, about 6 minutes (1½ of them the huge pair)
+      --only PART        only that part: table, peer, huge, sweep, scale, models or store
       --tls              the table again over HTTPS (TLS=1 in the environment too):
                          the stack started with TLS=1, loadgen --tls (HTTP/1.1
                          over TLS), rows labelled SERVER-MODE+tls
@@ -105,6 +116,10 @@ SCALE_WS=${BENCH_SCALE_WS:-10000}
 SCALE_HELD=${BENCH_SCALE_HELD:-100}
 MODELS=${BENCH_MODELS:-200,1000}
 MODEL_PROCS=${BENCH_MODEL_PROCS:-4}
+PEER_THREADS=${BENCH_PEER_THREADS:-1000}
+HUGE_WS=${BENCH_HUGE_WS:-100000}
+HUGE_WORKERS=${BENCH_HUGE_WORKERS:-6}
+HUGE_IN_PEER=1
 OUT=${BENCH_OUT:-bench-results}
 # TLS=1 asks for the +tls rows; every stack is started with an explicit
 # TLS= (stack_start), so the variable must not reach serve.sh as it is.
@@ -118,6 +133,7 @@ DO_SWEEP=1
 DO_SCALE=1
 DO_PEER=1
 DO_MODELS=1
+DO_HUGE=0
 DO_STORE=1
 
 while [ $# -gt 0 ]; do
@@ -144,15 +160,20 @@ while [ $# -gt 0 ]; do
 	--model-procs) MODEL_PROCS=$2; shift ;;
 	--no-peer) DO_PEER=0 ;;
 	--no-models) DO_MODELS=0 ;;
+	--peer-threads) PEER_THREADS=$2; shift ;;
+	--huge-ws) HUGE_WS=$2; shift ;;
+	--huge-workers) HUGE_WORKERS=$2; shift ;;
+	--no-huge) HUGE_IN_PEER=0 ;;
 	--no-store) DO_STORE=0 ;;
 	--peer|--only)
 		part=peer
 		[ "$1" = --only ] && { part=$2; shift; }
-		case $part in table|peer|sweep|scale|models|store) ;; *) usage >&2; exit 2 ;; esac
-		DO_TABLE=0; DO_SWEEP=0; DO_SCALE=0; DO_MODELS=0; DO_PEER=0; DO_STORE=0
+		case $part in table|peer|huge|sweep|scale|models|store) ;; *) usage >&2; exit 2 ;; esac
+		DO_TABLE=0; DO_SWEEP=0; DO_SCALE=0; DO_MODELS=0; DO_PEER=0; DO_HUGE=0; DO_STORE=0
 		declare "DO_${part^^}=1" ;;
 	--quick) CLIENTS=20; DURATION=4; SWEEP=10,100; SWEEP_DURATION=3
-	         HELD_MAX=100; SCALE_WS=1000; SCALE_HELD=60; INTERVALS=500; MODELS=20,60 ;;
+	         HELD_MAX=100; SCALE_WS=1000; SCALE_HELD=60; INTERVALS=500; MODELS=20,60
+	         PEER_THREADS=60; HUGE_IN_PEER=0 ;;
 	--out) OUT=$2; shift ;;
 	--plot) plot_svg "$2"; exit ;;
 	-h|--help) usage; exit 0 ;;
@@ -288,6 +309,7 @@ held=$CLIENTS
 if [ "$DO_MODELS" = 1 ]; then
 	for n in $MODELS; do [ "$n" -gt "$held" ] && held=$n; done
 fi
+[ "$DO_PEER" = 1 ] && [ "$PEER_THREADS" -gt "$held" ] && held=$PEER_THREADS
 cat >"$LIMITS" <<EOF
 # Written by tools/bench.sh: process limits sized for $held held clients.
 <IfModule mpm_event_module>
@@ -578,6 +600,22 @@ part_scale() {
 # process: the environment passes through serve.sh to the endpoints), and
 # WebSocket in one event loop (the helper).  The same publisher (HTTP POST
 # through Apache to send.fcgi) and the same whole server tree in every row.
+
+# The threaded stack for N held clients (here and in the peer part): sets
+# RUN_ENV for the next run; the caller empties it after.  MODEL_PROCS
+# processes for each held endpoint, RT_FCGI_THREADS requests each, and one
+# process for each other endpoint (send.fcgi publishes 5 messages/s), so
+# fcgi_procs counts the whole server's FastCGI processes.
+threads_env() { # n
+	RUN_ENV="RT_FCGI_THREADS=$(( ($1 + MODEL_PROCS - 1) / MODEL_PROCS + 16 )) RTLAB_HELD_PROCS=$MODEL_PROCS RTLAB_PROCS=1"
+}
+threads_note() {
+	if ! grep -qs RT_FCGI_THREADS "$ROOT"/cgi-bin/*.c "$ROOT"/lib/*.c; then
+		say "   (these endpoints do not read RT_FCGI_THREADS yet: the threads rows hold"
+		say "    one request per process, and most of their clients are not held)"
+	fi
+}
+
 models_table() { # csv
 	[ "$PLANNING" = 1 ] && return 0
 	awk -F, "$CSV_AWK"'
@@ -594,14 +632,11 @@ part_models() {
 	say "   process-per-client: SSE, Apache + mod_fcgid (one FastCGI process per held client)"
 	say "   threads: SSE, Apache + mod_proxy_fcgi, $MODEL_PROCS FastCGI processes, RT_FCGI_THREADS each"
 	say "   event-loop: WebSocket, the helper (one process, epoll)"
-	if ! grep -qs RT_FCGI_THREADS "$ROOT"/cgi-bin/*.c "$ROOT"/lib/*.c; then
-		say "   (these endpoints do not read RT_FCGI_THREADS yet: the threads rows hold"
-		say "    one request per process, and most of their clients are not held)"
-	fi
+	threads_note
 	for n in $MODELS; do
 		common=(-c "$n" -r "$RATE" -d "$DURATION" --ready-timeout 30)
 		run "$CSV" process-per-client apache fcgid 1 -t sse "${common[@]}"
-		RUN_ENV="RT_FCGI_THREADS=$(( (n + MODEL_PROCS - 1) / MODEL_PROCS + 16 )) RTLAB_HELD_PROCS=$MODEL_PROCS"
+		threads_env "$n"
 		run "$CSV" threads apache proxy-fcgi 1 -t sse "${common[@]}"
 		RUN_ENV=
 		run "$CSV" event-loop apache fcgid 1 -t ws --ws-base "ws://127.0.0.1:@WS_PORT@" "${common[@]}"
@@ -623,6 +658,7 @@ part_begin() { # csv-name title
 PARTS=()
 [ "$DO_TABLE" = 1 ] && PARTS+=(part_table)
 [ "$DO_PEER" = 1 ] && PARTS+=(part_peer)
+[ "$DO_HUGE" = 1 ] && PARTS+=(part_huge)
 [ "$DO_SWEEP" = 1 ] && PARTS+=(part_sweep)
 [ "$DO_SCALE" = 1 ] && PARTS+=(part_scale)
 [ "$DO_MODELS" = 1 ] && PARTS+=(part_models)

@@ -27,6 +27,7 @@
 #   APACHE_DEFINES   names passed to Apache as -D NAME (e.g. RTLAB_WS_UPGRADE)
 #   RTLAB_BUILD      the built tree whose binaries are staged (default: repo root)
 #   WS=0             do not start the helper
+#   WS_WORKERS=N     the helper's --workers (default: its own, one per core)
 #   SCENARIOS=0      demo: do not start the scenarios' publishers (tools/scenarios/)
 #   STOP_WAIT=10     seconds `stop` waits after SIGTERM before SIGKILL
 #   RT_*             passed to every endpoint and to the helper (RT_DB included;
@@ -611,6 +612,7 @@ cmd_start() {
 	# What start-helper needs to start the helper again the same way.
 	{
 		declare -p RUN_DIR WS_PORT WS
+		[ -n "${WS_WORKERS:-}" ] && declare -p WS_WORKERS
 		for name in $(compgen -e | grep '^RT_'); do declare -p "$name"; done
 	} | sed 's/^declare -x /declare -gx /; s/^declare -- /declare -g /' >"$RUN_DIR/env"
 	trap 'stop_run "$RUN_DIR"' ERR
@@ -723,6 +725,7 @@ _helper)
 	# Runs in its own session (setsid) as the run user; exec keeps the pid.
 	# RT_STORE (redis://...) wins over RT_DB, as in every endpoint (lib/store.c).
 	exec_args=(--listen "127.0.0.1:$WS_PORT" --db "${RT_STORE:-$RT_DB}")
+	[ -n "${WS_WORKERS:-}" ] && exec_args+=(--workers "$WS_WORKERS")
 	if [ -n "$RUN_USER" ]; then
 		exec setpriv --reuid="$RUN_USER" --regid="$RUN_USER" --init-groups -- \
 			"$RUN_DIR/bin/rtlab-wsd" "${exec_args[@]}"

@@ -24,7 +24,8 @@ const COLUMNS = [
   'lost', 'dup', 'p50_ms', 'p90_ms', 'p99_ms', 'max_ms', 'req_per_s', 'req_per_msg',
   'bytes_per_msg', 'conns', 'srv_procs', 'srv_cpu_s', 'srv_cpu_pct', 'idle_cpu_pct',
   'srv_rss_kib', 'rss_per_conn_kib', 'errors', 'run_s', 'loadgen_cpu_s', 'pub_p50_ms',
-  'fcgi_procs', 'fcgi_rss_kib', 'cpu_us_per_msg',
+  'fcgi_procs', 'fcgi_rss_kib', 'cpu_us_per_msg', 'srv_wakes', 'wakes_per_pub',
+  'fcgi_rss_per_conn_kib',
 ];
 
 function exec(file, args, opts = {}) {
@@ -216,29 +217,55 @@ describe('tools/bench.sh --peer: rtlab and nginx + nchan side by side',
     before(() => { out = mkdtempSync('/tmp/rtlab-peer-test-'); });
     after(() => { if (out) rmSync(out, { recursive: true, force: true }); });
 
-    it('starts a private nchan, runs each row against both, prints the ratios', async () => {
+    it('starts a private nchan, runs each row against both, prints the ratios and the goals', async () => {
+      // 2 clients, so that the long-poll row is there; 3 threaded clients;
+      // the huge pair at 5 WebSockets on 2 workers.
       const r = await exec(path.join(ROOT, 'tools', 'bench.sh'),
-        ['--peer', '-t', 'sse,ws', '-c', '1', '-d', '1', '--scale-ws', '3', '--out', out],
-        { timeout: 240_000 });
+        ['--peer', '-t', 'longpoll,sse,ws', '-c', '2', '-d', '1', '--scale-ws', '3',
+          '--peer-threads', '3', '--huge-ws', '5', '--huge-workers', '2', '--out', out],
+        { timeout: 300_000 });
       assert.equal(r.code, 0, r.stdout + r.stderr);
       const lines = readFileSync(path.join(out, 'peer.csv'), 'utf8').trim().split('\n');
       assert.deepEqual(lines[0].split(','), COLUMNS);
       const rows = lines.slice(1).map((l) => Object.fromEntries(COLUMNS.map((c, i) => [c, l.split(',')[i]])));
       assert.deepEqual(rows.map((x) => `${x.label} ${x.technique} ${x.clients}`), [
-        'apache-fcgid sse 1', 'nchan sse 1', 'helper ws 1', 'nchan ws 1', 'helper ws 3', 'nchan ws 3']);
+        'apache-fcgid sse 1', 'nchan sse 1', 'apache-fcgid sse 2', 'apache-fcgid longpoll 2',
+        'nchan sse 2', 'apache-fcgid:cross sse 2', 'nchan:cross sse 2', 'threads sse 3',
+        'nchan sse 3', 'helper ws 2', 'nchan ws 2', 'helper ws 3', 'nchan ws 3',
+        'helper ws 5', 'nchan ws 5']);
+      const LATENCY = ['p50_ms', 'p90_ms', 'p99_ms', 'max_ms'];
       for (const x of rows) {
-        assertWellFormed(x);
+        // The cross-channel rows publish elsewhere: nothing arrives, so
+        // they have no latency.
+        if (x.label.endsWith(':cross')) {
+          for (const c of LATENCY) assert.equal(x[c], 'nan', `${x.label} ${c}`);
+          assertWellFormed({ ...x, ...Object.fromEntries(LATENCY.map((c) => [c, '0'])) });
+        } else {
+          assertWellFormed(x);
+        }
         assert.equal(x.held, x.clients, `${x.label} ${x.technique}: held`);
         assert.equal(Number(x.lost), 0);
         assert.equal(Number(x.dup), 0);
         // nginx's master and workers were found from the recorded pid.
         assert.ok(Number(x.srv_procs) >= 2, `${x.label}: procs ${x.srv_procs}`);
+        // Every server thread that slept after a wake is counted.
+        assert.ok(Number(x.srv_wakes) > 0, `${x.label}: wakes ${x.srv_wakes}`);
+        if (x.label.endsWith(':cross')) assert.equal(Number(x.delivered), 0, x.label);
+        else assert.equal(Number(x.delivered), Number(x.held) * Number(x.messages), x.label);
       }
-      // The ratio table: one line per pair, each with three ratios.
-      const ratios = r.stdout.split('rtlab / nchan')[1].split('\n')
-        .filter((l) => /^(sse|ws) +\d+ +\d+ +\S+ /.test(l));
-      assert.equal(ratios.length, 3, r.stdout);
-      for (const l of ratios) assert.match(l, /^(\S+ +){6}\d+\.\d\d +(\S+ +){2}\d+\.\d\d /, l);
+      // The ratio table: one line per rtlab row, each with three ratios;
+      // the long-poll row is set against nchan's SSE.
+      const ratios = r.stdout.split('rtlab / nchan')[1].split('the goals')[0].split('\n')
+        .filter((l) => /^(sse|longpoll|ws) +\d+ +\d+ +\S+ /.test(l));
+      assert.equal(ratios.length, 8, r.stdout);
+      assert.match(ratios.find((l) => l.startsWith('longpoll')), /^longpoll +2 +\d+ +apache-fcgid +nchan\/sse /);
+      for (const l of ratios.filter((x) => !/:cross/.test(x))) {
+        assert.match(l, /^(\S+ +){7}\d+\.\d\d +(\S+ +){2}\d+\.\d\d /, l);
+      }
+      // The goals: one line each, met or not, none missing.
+      const goals = r.stdout.split('the goals')[1].split('\n').filter((l) => /(met|NOT MET|not run)$/.test(l));
+      assert.equal(goals.length, 7, r.stdout);
+      for (const g of goals) assert.doesNotMatch(g, /not run$/, g);
     });
   });
 

@@ -21,9 +21,9 @@
 
 /* ---- URL templates ------------------------------------------------------ */
 
-/* Expands {channel}, {since} and {text} into out; returns its length. */
-size_t url_expand(char *out, size_t cap, const char *tpl, long long since,
-                         const char *text)
+/* Expands {channel} (chan), {since} and {text} into out; returns its length. */
+size_t url_expand(char *out, size_t cap, const char *tpl, const char *chan,
+                  long long since, const char *text)
 {
 	size_t n = 0;
 
@@ -31,7 +31,7 @@ size_t url_expand(char *out, size_t cap, const char *tpl, long long since,
 		char val[32];
 		const char *v = NULL;
 		if (strncmp(tpl, "{channel}", 9) == 0) {
-			v = channel; tpl += 9;
+			v = chan; tpl += 9;
 		} else if (strncmp(tpl, "{since}", 7) == 0) {
 			snprintf(val, sizeof val, "%lld", since); v = val; tpl += 7;
 		} else if (strncmp(tpl, "{text}", 6) == 0) {

@@ -60,8 +60,8 @@ struct conn {
 
 
 /* conn.c: sockets, requests, and what arrives on them */
-size_t url_expand(char *out, size_t cap, const char *tpl, long long since,
-                  const char *text);
+size_t url_expand(char *out, size_t cap, const char *tpl, const char *chan,
+                  long long since, const char *text);
 void conn_watch(struct conn *c, uint32_t events, int op);
 void conn_close(struct conn *c);
 void conn_free(struct conn *c);

@@ -40,6 +40,7 @@ struct options {
 	const char *base, *ws_base, *sub_url, *pub_url, *pub_body, *pub_type;
 	const char *pub_ws;        /* publish over this WebSocket URL instead */
 	const char *channel, *cursor_key, *id_key, *label;
+	const char *pub_channel;   /* publish the measured messages there */
 	struct proc_set server;    /* --pids, --pid-file, --ports */
 	int header, quiet;
 	int tls;                   /* --tls: the web server (--base) speaks TLS */
@@ -56,6 +57,8 @@ struct target {
 extern struct target sub_target, pub_target;
 
 extern char channel[80];
+extern char pub_channel[80];   /* the measured messages' channel (= channel) */
+extern int pub_elsewhere;      /* pub_channel != channel: none is expected */
 extern char run_tag[32];       /* "lg.<run>." — what received bytes are searched for */
 extern int nmsg;               /* messages to publish; seq nmsg is the primer */
 

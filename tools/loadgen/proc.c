@@ -2,6 +2,7 @@
  * proc.c — the server's CPU, RSS, processes and connections from /proc.
  */
 #include <dirent.h>
+#include <stdint.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -192,6 +193,63 @@ static int proc_stat_read(int pid, struct proc_stat *ps)
 	return 0;
 }
 
+long long proc_status_switches(const char *text, size_t len)
+{
+	static const char key[] = "voluntary_ctxt_switches:";
+	const size_t kl = sizeof key - 1;
+	size_t i = 0;
+	long long v = -1;
+
+	/* Line by line: "nonvoluntary_ctxt_switches:" must not match. */
+	while (i < len) {
+		if (len - i >= kl && memcmp(text + i, key, kl) == 0) {
+			for (i += kl; i < len && (text[i] == ' ' || text[i] == '\t'); i++)
+				;
+			for (; i < len && text[i] >= '0' && text[i] <= '9'; i++) {
+				if (v < 0)
+					v = 0;
+				if (v > (INT64_MAX - 9) / 10)
+					return -1;
+				v = v * 10 + (text[i] - '0');
+			}
+			return i == len || text[i] == '\n' ? v : -1;
+		}
+		while (i < len && text[i] != '\n')
+			i++;
+		i++;
+	}
+	return -1;
+}
+
+/* Voluntary context switches of every thread of pid (/proc/PID/task). */
+static long long proc_wakes_read(int pid)
+{
+	char path[64], buf[4096];
+	struct dirent *e;
+	long long sum = 0;
+	DIR *d;
+
+	snprintf(path, sizeof path, "/proc/%d/task", pid);
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		FILE *f;
+		size_t n;
+		long long v;
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/task/%.16s/status", pid, e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		n = fread(buf, 1, sizeof buf, f);
+		fclose(f);
+		if ((v = proc_status_switches(buf, n)) > 0)
+			sum += v;
+	}
+	closedir(d);
+	return sum;
+}
+
 static int listed(const struct proc_set *set, int pid)
 {
 	int k;
@@ -245,6 +303,7 @@ void proc_sample(const struct proc_set *set, struct proc_sample *s)
 			continue;
 		ticks += all[i].ticks;
 		s->rss_kib += all[i].rss_pages * page_kib;
+		s->wakes += proc_wakes_read(all[i].pid);
 		s->nprocs++;
 		if (all[i].fcgi) {
 			s->fcgi_procs++;

@@ -6,7 +6,10 @@
  * children already reaped still count; RSS (field 24 of /proc/PID/stat);
  * the number of processes, and among them the FastCGI ones (a command name
  * ending in ".fcgi": mod_fcgid's, spawn-fcgi's or lighttpd's children) with
- * their own RSS; and the ESTABLISHED TCP connections whose local port is one
+ * their own RSS; the voluntary context switches of all their threads (each
+ * one is a sleep after a wake: a process woken by a commit, a worker by a
+ * socket; threads and processes that exited before the sample are not in
+ * it); and the ESTABLISHED TCP connections whose local port is one
  * of the watched ports (asked of the kernel over sock_diag, as ss(8) does;
  * /proc/net/tcp where netlink is not available).
  *
@@ -33,8 +36,13 @@ struct proc_sample {
 	int nprocs;
 	int fcgi_procs;
 	long long fcgi_rss_kib;
+	long long wakes;           /* voluntary context switches, every thread */
 	int conns;
 };
+
+/* The value of "voluntary_ctxt_switches:" in the text of a
+ * /proc/PID/task/TID/status file (proc(5)); -1 if it is not there. */
+long long proc_status_switches(const char *text, size_t len);
 
 /* Adds pids from "P,P,..." (commas or spaces); -1 on a bad pid. */
 int proc_set_parse(struct proc_set *set, const char *list);

@@ -63,7 +63,7 @@ static int pub_send_ws(int seq)
 
 	if (c->fd < 0) {
 		char path[URL_MAX], extra[256], *req;
-		url_expand(path, sizeof path, pub_target.path, 0, NULL);
+		url_expand(path, sizeof path, pub_target.path, channel, 0, NULL);
 		ws_upgrade_headers(c, extra, sizeof extra);
 		req = request_new("GET", &pub_target, path, extra, NULL, 0, &len);
 		conn_send(c, &pub_target, req, len);
@@ -87,6 +87,9 @@ static int pub_send_ws(int seq)
 int loop_publish(int seq)
 {
 	char text[TEXT_MAX + 1], body[TEXT_MAX * 2], path[URL_MAX], *req;
+	/* The primer goes to the subscribers' channel, so that each is known to
+	 * be held; the measured messages to --pub-channel (the same by default). */
+	const char *chan = seq == nmsg ? channel : pub_channel;
 	struct conn *c = NULL;
 	size_t len, blen;
 	int i;
@@ -103,9 +106,9 @@ int loop_publish(int seq)
 		return -1;
 	pub.start_us[seq] = clock_now_us();
 	pub_text(text, sizeof text, seq);
-	blen = url_expand(body, sizeof body, opt.pub_body, 0, text);
+	blen = url_expand(body, sizeof body, opt.pub_body, chan, 0, text);
 	/* The URL may name the channel too (nchan: POST /pub?channel=C). */
-	url_expand(path, sizeof path, pub_target.path, 0, text);
+	url_expand(path, sizeof path, pub_target.path, chan, 0, text);
 	req = request_new("POST", &pub_target, path, NULL, body, blen, &len);
 	c->busy = 1;
 	c->pub_seq = seq;

@@ -11,7 +11,8 @@ const char report_csv_header[] =
 	"p50_ms,p90_ms,p99_ms,max_ms,req_per_s,req_per_msg,bytes_per_msg,"
 	"conns,srv_procs,srv_cpu_s,srv_cpu_pct,idle_cpu_pct,srv_rss_kib,"
 	"rss_per_conn_kib,errors,run_s,loadgen_cpu_s,pub_p50_ms,"
-	"fcgi_procs,fcgi_rss_kib,cpu_us_per_msg";
+	"fcgi_procs,fcgi_rss_kib,cpu_us_per_msg,srv_wakes,wakes_per_pub,"
+	"fcgi_rss_per_conn_kib";
 
 static int cmp_u32(const void *a, const void *b)
 {
@@ -59,9 +60,10 @@ void report_print_csv(FILE *f, const struct report *r)
 	long long fcgi_rss = r->ready.fcgi_rss_kib > r->end.fcgi_rss_kib ?
 	                     r->ready.fcgi_rss_kib : r->end.fcgi_rss_kib;
 	double d = (double)r->delivered;
+	long long wakes = r->end.wakes - r->quiet.wakes;
 
 	fprintf(f, "%s,%s,%d,%d,%d,%d,%lld,%lld,%lld,%.3f,%.3f,%.3f,%.3f,%.1f,%.3f,%.0f,"
-	        "%d,%d,%.2f,%.1f,%.1f,%lld,%.2f,%d,%.1f,%.2f,%.3f,%d,%lld,%.1f\n",
+	        "%d,%d,%.2f,%.1f,%.1f,%lld,%.2f,%d,%.1f,%.2f,%.3f,%d,%lld,%.1f,%lld,%.1f,%.2f\n",
 	        r->label, r->technique, r->clients, r->held, r->interval_ms, r->pub_ok,
 	        r->delivered, r->lost, r->duplicates,
 	        lat_ms(r, 50), lat_ms(r, 90), lat_ms(r, 99), lat_ms(r, 100),
@@ -74,7 +76,9 @@ void report_print_csv(FILE *f, const struct report *r)
 	        report_errors(r), r->run_s, r->loadgen_cpu_s,
 	        report_pct(r->pub_rtt, r->npub_rtt, 50),
 	        r->ready.fcgi_procs > r->end.fcgi_procs ? r->ready.fcgi_procs : r->end.fcgi_procs,
-	        fcgi_rss, d > 0 ? busy * 1e6 / d : 0.0);
+	        fcgi_rss, d > 0 ? busy * 1e6 / d : 0.0,
+	        wakes, r->pub_ok > 0 ? (double)wakes / r->pub_ok : 0.0,
+	        r->held ? (double)(r->ready.fcgi_rss_kib - r->base.fcgi_rss_kib) / r->held : 0.0);
 	fflush(f);
 }
 
@@ -88,7 +92,7 @@ void report_print_summary(FILE *f, const struct report *r)
 	        "(the publisher's send acknowledged after p50 %.3f)\n"
 	        "  subscriber requests %lld, bytes in %lld out %lld\n"
 	        "  server: %d procs (%d FastCGI), %d conns, RSS %lld KiB (before %lld), "
-	        "CPU %.2f s publishing, %.2f s quiet\n"
+	        "CPU %.2f s publishing, %.2f s quiet; %lld wakes publishing\n"
 	        "  errors: connect %lld, http %lld, reset %lld, protocol %lld; "
 	        "loadgen CPU %.2f s, run %.1f s\n",
 	        r->label, r->technique, r->clients, r->held, r->procs,
@@ -100,6 +104,7 @@ void report_print_summary(FILE *f, const struct report *r)
 	        r->requests, r->bytes_in, r->bytes_out, r->ready.nprocs,
 	        r->ready.fcgi_procs, r->ready.conns, r->ready.rss_kib, r->base.rss_kib,
 	        r->end.cpu_s - r->quiet.cpu_s, r->quiet.cpu_s - r->ready.cpu_s,
+	        r->end.wakes - r->quiet.wakes,
 	        r->err_connect, r->err_http, r->err_reset, r->err_proto,
 	        r->loadgen_cpu_s, r->run_s);
 }

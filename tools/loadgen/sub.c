@@ -83,7 +83,7 @@ void sub_request(struct conn *c)
 	size_t len;
 	char *req;
 
-	url_expand(path, sizeof path, sub_target.path, c->since, NULL);
+	url_expand(path, sizeof path, sub_target.path, channel, c->since, NULL);
 	if (opt.tech == TECH_SSE)
 		snprintf(extra, sizeof extra, "Accept: text/event-stream\r\n");
 	else if (opt.tech == TECH_WS)
