@@ -25,56 +25,7 @@
 
 #include "notify.h"
 #include "store.h"
-
-static char dir[64];
-static char path[128];
-
-static char *slurp(const char *file)
-{
-	FILE *f = fopen(file, "r");
-	char *buf;
-	long n;
-
-	ck_assert_msg(f != NULL, "cannot open %s (run from the repo root)", file);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = calloc(1, (size_t)n + 1);
-	ck_assert(fread(buf, 1, (size_t)n, f) == (size_t)n);
-	fclose(f);
-	return buf;
-}
-
-static void make_db(void)
-{
-	sqlite3 *db;
-	char *schema = slurp("sql/schema.sql");
-
-	snprintf(dir, sizeof dir, "/tmp/check_store.XXXXXX");
-	ck_assert(mkdtemp(dir) != NULL);
-	snprintf(path, sizeof path, "%s/rt.db", dir);
-	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, schema, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
-	free(schema);
-}
-
-static void remove_db(void)
-{
-	char cmd[160];
-
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
-}
-
-static struct store *open_ok(void)
-{
-	const char *err = NULL;
-	struct store *st = store_open(path, &err);
-
-	ck_assert_msg(st != NULL, "store_open: %s", err ? err : "?");
-	return st;
-}
+#include "store_fixture.h"
 
 static int64_t now_us(void)
 {
@@ -97,7 +48,7 @@ static void insert_n(struct store *st, const char *channel, int n)
 
 START_TEST(insert_returns_the_stored_message)
 {
-	struct store *st = open_ok();
+	struct store *st = store_fixture_open();
 	struct store_msg m;
 
 	ck_assert_int_eq(store_insert(st, "lobby", "alice", "hi \"there\"\n</script>",
@@ -117,7 +68,7 @@ END_TEST
 
 START_TEST(ts_is_now_in_milliseconds)
 {
-	struct store *st = open_ok();
+	struct store *st = store_fixture_open();
 	struct store_msg m;
 	long long ts;
 	time_t before = time(NULL);
@@ -132,7 +83,7 @@ END_TEST
 
 START_TEST(read_after_is_per_channel_in_id_order_and_bounded)
 {
-	struct store *st = open_ok();
+	struct store *st = store_fixture_open();
 	struct store_msg m;
 	struct store_msgs ms;
 	char text[16];
@@ -175,7 +126,7 @@ END_TEST
 
 START_TEST(read_limit_is_clamped)
 {
-	struct store *st = open_ok();
+	struct store *st = store_fixture_open();
 	struct store_msgs ms;
 
 	insert_n(st, "c", STORE_READ_MAX + 20);
@@ -191,7 +142,7 @@ END_TEST
 
 START_TEST(read_last_returns_newest_oldest_first)
 {
-	struct store *st = open_ok();
+	struct store *st = store_fixture_open();
 	struct store_msgs ms;
 
 	insert_n(st, "c", 10);
@@ -215,7 +166,7 @@ START_TEST(last_id_never_goes_back)
 	int64_t last = -1;
 
 	setenv("RT_KEEP", "5", 1);
-	st = open_ok();
+	st = store_fixture_open();
 	unsetenv("RT_KEEP");
 	ck_assert_int_eq(store_last_id(st, &last), 0);
 	ck_assert_int_eq(last, 0);
@@ -243,7 +194,7 @@ static long long count_sql(const char *sql)
 	sqlite3_stmt *q;
 	long long n;
 
-	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(fixture_path, &db), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
 	n = sqlite3_column_int64(q, 0);
@@ -254,7 +205,7 @@ static long long count_sql(const char *sql)
 
 static void insert_in_own_process(const char *channel)
 {
-	struct store *st = open_ok();
+	struct store *st = store_fixture_open();
 	struct store_msg m;
 
 	ck_assert_int_eq(store_insert(st, channel, "u", "x", "http", &m), 0);
@@ -291,7 +242,7 @@ START_TEST(retention_slack_is_bounded)
 	long long n, most = 0;
 
 	setenv("RT_KEEP", "100", 1);    /* slack 100 / 8 = 12 */
-	st = open_ok();
+	st = store_fixture_open();
 	unsetenv("RT_KEEP");
 	for (int i = 0; i < 400; i++) {
 		ck_assert_int_eq(store_insert(st, "c", "u", "x", "http", &m), 0);
@@ -312,7 +263,7 @@ START_TEST(channel_counts_follow_every_writer)
 	sqlite3 *db;
 
 	insert_in_own_process("a");
-	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(fixture_path, &db), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_exec(db, "INSERT INTO messages (channel, user, text, ts, via)"
 	                              " VALUES ('a', 'u', 'x', 1, 'http'), ('b', 'u', 'x', 1, 'http');"
 	                              " DELETE FROM messages WHERE id = 1;", NULL, NULL, NULL), SQLITE_OK);
@@ -355,13 +306,13 @@ END_TEST
  * afterwards changes nothing. */
 START_TEST(old_database_is_migrated_on_open)
 {
-	char *schema = slurp("sql/schema.sql");
+	char *schema = fixture_slurp("sql/schema.sql");
 	sqlite3 *db;
 	struct store *st;
 	struct store_msg m;
 
-	snprintf(path, sizeof path, "%s/old.db", dir);
-	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	snprintf(fixture_path, sizeof fixture_path, "%s/old.db", fixture_dir);
+	ck_assert_int_eq(sqlite3_open(fixture_path, &db), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA journal_mode = WAL;"
 	                              "CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	                              " channel TEXT NOT NULL, user TEXT NOT NULL, text TEXT NOT NULL,"
@@ -370,7 +321,7 @@ START_TEST(old_database_is_migrated_on_open)
 	                              " ('a', 'u', 'x', 1, 'http'), ('a', 'u', 'x', 1, 'http'),"
 	                              " ('b', 'u', 'x', 1, 'http');", NULL, NULL, NULL), SQLITE_OK);
 	setenv("RT_KEEP", "1", 1);
-	st = open_ok();
+	st = store_fixture_open();
 	unsetenv("RT_KEEP");
 	ck_assert_int_eq(count_sql("SELECT n FROM channels WHERE name = 'a'"), 2);
 	ck_assert_int_eq(count_sql("SELECT last_id FROM channels WHERE name = 'b'"), 3);
@@ -394,12 +345,12 @@ START_TEST(retention_by_age)
 	struct store_msgs ms;
 	sqlite3 *db;
 
-	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(fixture_path, &db), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_exec(db, "INSERT INTO messages (channel, user, text, ts, via)"
 	                              " VALUES ('c', 'u', 'old', 1000, 'http')", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	setenv("RT_MAX_AGE", "60", 1);
-	st = open_ok();
+	st = store_fixture_open();
 	unsetenv("RT_MAX_AGE");
 	/* One insert, on another channel, is enough. */
 	ck_assert_int_eq(store_insert(st, "d", "u", "new", "http", &m), 0);
@@ -424,7 +375,7 @@ START_TEST(open_missing_or_schemaless_fails_with_a_reason)
 	ck_assert_ptr_nonnull(err);
 	ck_assert_ptr_nonnull(strstr(err, "cannot be opened"));
 
-	snprintf(other, sizeof other, "%s/empty.db", dir);
+	snprintf(other, sizeof other, "%s/empty.db", fixture_dir);
 	f = fopen(other, "w");
 	fclose(f);
 	err = NULL;
@@ -438,30 +389,30 @@ START_TEST(open_uses_rt_db)
 {
 	struct store *st;
 
-	setenv("RT_DB", path, 1);
+	setenv("RT_DB", fixture_path, 1);
 	st = store_open(NULL, NULL);
 	unsetenv("RT_DB");
 	ck_assert_ptr_nonnull(st);
-	ck_assert_str_eq(store_path(st), path);
+	ck_assert_str_eq(store_path(st), fixture_path);
 	store_close(st);
 }
 END_TEST
 
 START_TEST(replaced_file_is_noticed)
 {
-	struct store *st = open_ok();
+	struct store *st = store_fixture_open();
 	char cmd[1024];
 
 	ck_assert_int_eq(store_replaced(st), 0);
 	/* What an admin does: remove the database and create it again. */
 	snprintf(cmd, sizeof cmd, "rm -f '%s' '%s-wal' '%s-shm' && sqlite3 '%s' < sql/schema.sql >/dev/null",
-	         path, path, path, path);
+	         fixture_path, fixture_path, fixture_path, fixture_path);
 	ck_assert_int_eq(system(cmd), 0);
 	ck_assert_int_eq(store_replaced(st), 1);
 	store_close(st);
-	st = open_ok();
+	st = store_fixture_open();
 	ck_assert_int_eq(store_replaced(st), 0);
-	unlink(path);
+	unlink(fixture_path);
 	ck_assert_int_eq(store_replaced(st), 1);
 	store_close(st);
 }
@@ -490,7 +441,7 @@ static int inotify_instances(void)
 START_TEST(only_waiting_takes_an_inotify_instance)
 {
 	int before = inotify_instances();
-	struct store *st = open_ok();
+	struct store *st = store_fixture_open();
 	struct store_msg m;
 	struct store_msgs ms;
 
@@ -515,10 +466,10 @@ START_TEST(writes_beside_the_database_do_not_wake)
 	struct pollfd pfd;
 	FILE *f;
 
-	snprintf(other, sizeof other, "%s/access.log", dir);
+	snprintf(other, sizeof other, "%s/access.log", fixture_dir);
 	f = fopen(other, "w");          /* exists before the watch */
 	ck_assert_ptr_nonnull(f);
-	st = open_ok();
+	st = store_fixture_open();
 	pfd.fd = store_wait_fd(st);
 	pfd.events = POLLIN;
 	ck_assert_int_ge(pfd.fd, 0);
@@ -545,7 +496,7 @@ static pid_t insert_later(int delay_ms, const char *channel)
 		struct store *st;
 		struct store_msg m;
 		usleep((useconds_t)delay_ms * 1000);
-		st = store_open(path, NULL);
+		st = store_open(fixture_path, NULL);
 		if (st == NULL || store_insert(st, channel, "child", "hello", "http", &m) < 0)
 			_exit(1);
 		store_msg_clear(&m);
@@ -565,7 +516,7 @@ static void reap(pid_t pid)
 
 START_TEST(wait_wakes_on_another_process_write)
 {
-	struct store *st = open_ok();
+	struct store *st = store_fixture_open();
 	struct store_msgs ms;
 	pid_t pid;
 	int64_t t0;
@@ -587,7 +538,7 @@ END_TEST
 
 START_TEST(wait_times_out_without_writes)
 {
-	struct store *st = open_ok();
+	struct store *st = store_fixture_open();
 	int64_t t0 = now_us();
 
 	ck_assert_int_eq(store_wait(st, 200), 0);
@@ -599,7 +550,7 @@ END_TEST
 
 START_TEST(own_writes_do_not_wake)
 {
-	struct store *st = open_ok();
+	struct store *st = store_fixture_open();
 	struct store_msg m;
 
 	ck_assert_int_eq(store_insert(st, "c", "u", "x", "http", &m), 0);
@@ -612,7 +563,7 @@ END_TEST
 /* The event-loop form: poll on the fd, then store_wait_check(). */
 START_TEST(wait_fd_in_a_poll_set)
 {
-	struct store *st = open_ok();
+	struct store *st = store_fixture_open();
 	pid_t pid;
 	int changed = 0;
 
@@ -647,7 +598,7 @@ START_TEST(wait_fallback_without_inotify)
 	pid_t pid;
 
 	setenv("RT_NO_INOTIFY", "1", 1);
-	st = open_ok();
+	st = store_fixture_open();
 	unsetenv("RT_NO_INOTIFY");
 	ck_assert_int_eq(store_wait_fd(st), -1);
 	ck_assert_int_gt(store_wait_next_ms(st), 0);
@@ -700,7 +651,7 @@ START_TEST(cross_channel_commits_do_not_wake)
 	 * second of writing whatever the channel: the count is then exact, on
 	 * a slow machine or under valgrind too. */
 	setenv("RT_SLOW_CHECK_MS", "0", 1);
-	st = open_ok();
+	st = store_fixture_open();
 	unsetenv("RT_SLOW_CHECK_MS");
 	pick_channels(other, same);
 	ck_assert_int_eq(store_watch(st, "a", 0), 0);
@@ -723,7 +674,7 @@ END_TEST
 
 START_TEST(unwatch_stops_the_wakes)
 {
-	struct store *st = open_ok();
+	struct store *st = store_fixture_open();
 
 	ck_assert_int_eq(store_watch(st, "a", 0), 0);
 	ck_assert_int_eq(store_watch(st, "a", 0), 0);   /* counted */
@@ -742,14 +693,14 @@ END_TEST
  * (it has to watch something), the writer finds it. */
 START_TEST(a_channel_file_that_does_not_exist_yet)
 {
-	struct store *st = open_ok();
+	struct store *st = store_fixture_open();
 	char file[4096], notify_dir[160];
 	struct notify nt;
 	struct stat sb;
 
-	snprintf(notify_dir, sizeof notify_dir, "%s-notify", path);
+	snprintf(notify_dir, sizeof notify_dir, "%s-notify", fixture_path);
 	ck_assert_int_eq(stat(notify_dir, &sb), -1);
-	ck_assert_int_eq(notify_init(&nt, path), 0);
+	ck_assert_int_eq(notify_init(&nt, fixture_path), 0);
 	ck_assert_int_eq(notify_path(&nt, notify_bucket("fresh"), file, sizeof file), 0);
 	ck_assert_int_eq(store_watch(st, "fresh", 0), 0);
 	ck_assert_int_eq(stat(file, &sb), 0);
@@ -767,14 +718,14 @@ END_TEST
 /* The writer creates the directory and the file when no one waits yet. */
 START_TEST(a_writer_creates_the_notify_file)
 {
-	struct store *st = open_ok();
+	struct store *st = store_fixture_open();
 	struct store_msg m;
 	struct notify nt;
 	char file[4096];
 	int fd;
 
 	ck_assert_int_eq(store_insert(st, "w", "u", "x", "http", &m), 0);
-	ck_assert_int_eq(notify_init(&nt, path), 0);
+	ck_assert_int_eq(notify_init(&nt, fixture_path), 0);
 	ck_assert_int_eq(notify_path(&nt, notify_bucket("w"), file, sizeof file), 0);
 	fd = open(file, O_RDONLY);
 	ck_assert_int_ge(fd, 0);
@@ -790,7 +741,7 @@ END_TEST
  * reported at once, because the watch compares the bucket with the cursor. */
 START_TEST(a_commit_before_the_watch_is_reported)
 {
-	struct store *st = open_ok();
+	struct store *st = store_fixture_open();
 	int64_t cursor;
 
 	ck_assert_int_eq(store_last_id(st, &cursor), 0);   /* the caller's read */
@@ -800,7 +751,7 @@ START_TEST(a_commit_before_the_watch_is_reported)
 	ck_assert_int_eq(look_now(st), STORE_WAIT_CHANGE);
 	/* Watching with a cursor that has seen it: nothing to report. */
 	store_close(st);
-	st = open_ok();
+	st = store_fixture_open();
 	ck_assert_int_eq(store_last_id(st, &cursor), 0);
 	ck_assert_int_eq(store_watch(st, "a", cursor), 0);
 	ck_assert_int_eq(look_now(st), 0);
@@ -812,13 +763,13 @@ END_TEST
  * check finds it within STORE_SLOW_CHECK_MS. */
 START_TEST(a_writer_that_does_not_announce_is_seen_by_the_slow_check)
 {
-	struct store *st = open_ok();
+	struct store *st = store_fixture_open();
 	struct store_msgs ms;
 	sqlite3 *db;
 	int rc;
 
 	ck_assert_int_eq(store_watch(st, "a", 0), 0);
-	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(fixture_path, &db), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_exec(db, "INSERT INTO messages (channel, user, text, ts, via)"
 	                              " VALUES ('a', 'u', 'shell', 0, 'http')", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
@@ -840,7 +791,7 @@ static void recreate_db(void)
 	char cmd[1024];
 
 	snprintf(cmd, sizeof cmd, "rm -f '%s' '%s-wal' '%s-shm' && sqlite3 '%s' < sql/schema.sql >/dev/null",
-	         path, path, path, path);
+	         fixture_path, fixture_path, fixture_path, fixture_path);
 	ck_assert_int_eq(system(cmd), 0);
 }
 
@@ -848,7 +799,7 @@ static void recreate_db(void)
  * learns it from the wait (and keeps being told until it reopens). */
 START_TEST(a_recreated_database_is_noticed_by_the_wait)
 {
-	struct store *st = open_ok();
+	struct store *st = store_fixture_open();
 
 	ck_assert_int_eq(store_watch(st, "a", 0), 0);
 	ck_assert_int_eq(look_now(st), 0);
@@ -871,7 +822,7 @@ START_TEST(a_recreated_database_is_noticed_without_inotify)
 	struct store *st;
 
 	setenv("RT_NO_INOTIFY", "1", 1);
-	st = open_ok();
+	st = store_fixture_open();
 	unsetenv("RT_NO_INOTIFY");
 	ck_assert_int_eq(store_watch(st, "a", 0), 0);
 	recreate_db();
@@ -885,12 +836,12 @@ END_TEST
  * database are woken from its first message on. */
 START_TEST(numbers_left_by_an_older_database_are_replaced)
 {
-	struct store *st = open_ok(), *waiter;
+	struct store *st = store_fixture_open(), *waiter;
 
 	insert_n(st, "a", 5);
 	store_close(st);
 	recreate_db();
-	waiter = open_ok();
+	waiter = store_fixture_open();
 	ck_assert_int_eq(store_watch(waiter, "a", 0), 0);
 	ck_assert_int_eq(look_now(waiter), STORE_WAIT_CHANGE);   /* 5 > 0: look once */
 	ck_assert_int_eq(look_now(waiter), 0);
@@ -913,7 +864,7 @@ START_TEST(concurrent_writers_never_fail)
 		pids[w] = fork();
 		ck_assert(pids[w] >= 0);
 		if (pids[w] == 0) {
-			struct store *cst = store_open(path, NULL);
+			struct store *cst = store_open(fixture_path, NULL);
 			struct store_msg m;
 			if (cst == NULL)
 				_exit(1);
@@ -928,7 +879,7 @@ START_TEST(concurrent_writers_never_fail)
 	}
 	for (int w = 0; w < WRITERS; w++)
 		reap(pids[w]);
-	st = open_ok();
+	st = store_fixture_open();
 	ck_assert_int_eq(store_last_id(st, &last), 0);
 	ck_assert_int_eq(last, WRITERS * EACH);
 	ck_assert_int_eq(store_read_after(st, "busy", 0, 500, &ms), 0);
@@ -945,7 +896,7 @@ static Suite *store_suite(void)
 	Suite *s = suite_create("store");
 	TCase *tc = tcase_create("store");
 
-	tcase_add_checked_fixture(tc, make_db, remove_db);
+	tcase_add_checked_fixture(tc, store_fixture_make, store_fixture_remove);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, insert_returns_the_stored_message);
 	tcase_add_test(tc, ts_is_now_in_milliseconds);

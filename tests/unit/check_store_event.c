@@ -16,9 +16,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
-
-static char dir[64];
-static char path[128];
+#include "store_fixture.h"
 
 /* sql/schema.sql before the event column (rtlab up to 2026-11). */
 static const char OLD_SCHEMA[] =
@@ -36,59 +34,6 @@ static const char OLD_SCHEMA[] =
 	" ('lobby', 'bob', 'two', 2000, 'ws'),"
 	" ('other', 'carol', 'three', 3000, 'http');";
 
-static void make_db_from(const char *sql)
-{
-	sqlite3 *db;
-
-	snprintf(dir, sizeof dir, "/tmp/check_store_event.XXXXXX");
-	ck_assert(mkdtemp(dir) != NULL);
-	snprintf(path, sizeof path, "%s/rt.db", dir);
-	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
-}
-
-static char *slurp(const char *file)
-{
-	FILE *f = fopen(file, "r");
-	char *buf;
-	long n;
-
-	ck_assert_msg(f != NULL, "cannot open %s (run from the repo root)", file);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = calloc(1, (size_t)n + 1);
-	ck_assert(fread(buf, 1, (size_t)n, f) == (size_t)n);
-	fclose(f);
-	return buf;
-}
-
-static void make_db(void)
-{
-	char *schema = slurp("sql/schema.sql");
-
-	make_db_from(schema);
-	free(schema);
-}
-
-static void remove_db(void)
-{
-	char cmd[160];
-
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
-}
-
-static struct store *open_ok(void)
-{
-	const char *err = NULL;
-	struct store *st = store_open(path, &err);
-
-	ck_assert_msg(st != NULL, "store_open: %s", err ? err : "?");
-	return st;
-}
-
 /* A named event is stored and comes back, in the JSON only when named. */
 START_TEST(test_event_stored)
 {
@@ -96,8 +41,8 @@ START_TEST(test_event_stored)
 	struct store_msg m;
 	struct store_msgs ms;
 
-	make_db();
-	st = open_ok();
+	store_fixture_make();
+	st = store_fixture_open();
 	ck_assert_int_eq(store_insert_event(st, "match", "goal", "referee", "1-0", "http", &m), 0);
 	ck_assert_str_eq(m.event, "goal");
 	ck_assert_str_eq(m.user, "referee");
@@ -127,7 +72,7 @@ START_TEST(test_event_stored)
 	ck_assert_int_eq(store_insert_event(st, "match", "Goal", "u", "x", "http", &m), -1);
 	ck_assert_int_eq(store_insert_event(st, "match", "a\nb", "u", "x", "http", &m), -1);
 	store_close(st);
-	remove_db();
+	store_fixture_remove();
 }
 END_TEST
 
@@ -139,8 +84,8 @@ START_TEST(test_migration_keeps_messages)
 	struct store_msgs ms;
 	int64_t last;
 
-	make_db_from(OLD_SCHEMA);
-	st = open_ok();
+	store_fixture_make_from(OLD_SCHEMA);
+	st = store_fixture_open();
 	ck_assert_int_eq(store_last_id(st, &last), 0);
 	ck_assert_int_eq(last, 3);
 	ck_assert_int_eq(store_read_after(st, "lobby", 0, 10, &ms), 0);
@@ -159,14 +104,14 @@ START_TEST(test_migration_keeps_messages)
 	store_close(st);
 
 	/* Opening again finds the column there: nothing to do, nothing lost. */
-	st = open_ok();
+	st = store_fixture_open();
 	ck_assert_int_eq(store_read_after(st, NULL, 0, 10, &ms), 0);
 	ck_assert_uint_eq(ms.n, 4);
 	ck_assert_str_eq(ms.v[2].channel, "other");
 	ck_assert_str_eq(ms.v[3].event, "score");
 	store_msgs_free(&ms);
 	store_close(st);
-	remove_db();
+	store_fixture_remove();
 }
 END_TEST
 
@@ -176,9 +121,9 @@ START_TEST(test_migration_twice)
 	struct store *a, *b;
 	struct store_msg m;
 
-	make_db_from(OLD_SCHEMA);
-	a = open_ok();
-	b = open_ok();
+	store_fixture_make_from(OLD_SCHEMA);
+	a = store_fixture_open();
+	b = store_fixture_open();
 	ck_assert_int_eq(store_insert_event(b, "x", "tick", "u", "t", "ws", &m), 0);
 	store_msg_clear(&m);
 	ck_assert_int_eq(store_insert_event(a, "x", "tick", "u", "t", "ws", &m), 0);
@@ -186,7 +131,7 @@ START_TEST(test_migration_twice)
 	store_msg_clear(&m);
 	store_close(a);
 	store_close(b);
-	remove_db();
+	store_fixture_remove();
 }
 END_TEST
 
@@ -195,10 +140,10 @@ START_TEST(test_no_schema)
 {
 	const char *err = NULL;
 
-	make_db_from("CREATE TABLE other (x);");
-	ck_assert_ptr_null(store_open(path, &err));
+	store_fixture_make_from("CREATE TABLE other (x);");
+	ck_assert_ptr_null(store_open(fixture_path, &err));
 	ck_assert_ptr_nonnull(strstr(err, "schema"));
-	remove_db();
+	store_fixture_remove();
 }
 END_TEST
 
