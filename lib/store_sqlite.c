@@ -158,6 +158,18 @@ static int migration_done(sqlite3 *db, int step)
 
 static int migrate(sqlite3 *db)
 {
+	sqlite3_stmt *q;
+	int have;
+
+	/* No messages table (a file sql/schema.sql has not filled yet): say so
+	 * without taking the write lock, which the schema's own run needs. */
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_schema WHERE name = 'messages'",
+	                       -1, &q, NULL) != SQLITE_OK)
+		return -1;
+	have = sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_finalize(q);
+	if (!have)
+		return -1;
 	for (int step = 0; step < 2; step++) {
 		int found = migration_done(db, step);
 

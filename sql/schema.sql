@@ -7,7 +7,18 @@
 -- also what the change wait watches: every commit appends to rtlab.db-wal.
 -- The mode is stored in the file, so every later connection gets it.
 -- https://www.sqlite.org/wal.html
+--
+-- busy_timeout: a running server (the helper, held processes) opens a new
+-- database as soon as its file appears, and takes a lock for a moment to
+-- check its schema.  Wait for it, up to 5 s, instead of failing with
+-- "database is locked" (the sqlite3 shell's default is not to wait).
+PRAGMA busy_timeout = 5000;
 PRAGMA journal_mode = WAL;
+
+-- Everything below is one transaction: a server that opens the file while
+-- this runs sees no schema (and tries again a second later) or all of it,
+-- never a half.
+BEGIN IMMEDIATE;
 
 CREATE TABLE IF NOT EXISTS messages (
 	-- AUTOINCREMENT: ids never go back, even after retention deletes the
@@ -45,9 +56,8 @@ CREATE TABLE IF NOT EXISTS channels (
 -- A database made before the channels table gets it from store_open()
 -- (lib/store.c migrate(), the same statements as CHANNELS_SCHEMA there);
 -- running this file again does the same.  The triggers and the first count
--- go in one transaction, so no insert can slip in between and be counted
--- twice or not at all.
-BEGIN IMMEDIATE;
+-- are in the one transaction, so no insert can slip in between and be
+-- counted twice or not at all.
 CREATE TRIGGER IF NOT EXISTS channels_count_insert AFTER INSERT ON messages
 BEGIN
 	INSERT INTO channels (name, n, last_id) VALUES (NEW.channel, 1, NEW.id)

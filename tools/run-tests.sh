@@ -116,7 +116,11 @@ run_node_files() { # label files [env...]
 		progress "$k" "$n" "$(basename "$f")"
 		out=$(env "$@" node --test --test-concurrency=1 --test-reporter=tap "$f" 2>&1); rc=$?
 		echo "$out" >>"$tap"
-		echo "$out" | grep -E '^not ok|^ +not ok' | tail -n 30
+		# Each failure with its diagnostic (TAP's YAML block: the error,
+		# expected and actual, where), so that a CI log alone says why.
+		echo "$out" | awk '/^ *not ok/ { on = 1; n = 0 }
+			on && n < 40 { print "   " $0; n++ }
+			on && /^ *\.\.\.$/ { on = 0 }' | head -n 200
 		p=$(echo "$out" | grep -E '^# pass ' | tail -n 1 | awk '{print $3}')
 		f_fail=$(echo "$out" | grep -E '^# fail ' | tail -n 1 | awk '{print $3}')
 		p=${p:-0}; f_fail=${f_fail:-0}

@@ -891,6 +891,50 @@ START_TEST(concurrent_writers_never_fail)
 }
 END_TEST
 
+/*
+ * An admin recreates the database while a server keeps opening it (the
+ * helper and held processes reopen a replaced store at once): the sqlite3
+ * shell running sql/schema.sql must never fail with "database is locked",
+ * and every open sees no schema (refused) or all of it.  Before the schema
+ * was one transaction with a busy timeout, the opener could take the write
+ * lock between two of its statements and the shell skipped a table.
+ */
+START_TEST(recreating_under_an_opener_never_fails)
+{
+	enum { ROUNDS = 40 };
+	const char *const parts[] = { "messages", "channels", "channels_count_insert",
+	                              "channels_count_delete" };
+	pid_t opener;
+	sqlite3 *db;
+
+	opener = fork();
+	ck_assert(opener >= 0);
+	if (opener == 0) {
+		for (;;)
+			store_close(store_open(fixture_path, NULL));
+	}
+	for (int i = 0; i < ROUNDS; i++)
+		recreate_db();   /* asserts the shell's exit status is 0 */
+	kill(opener, SIGKILL);
+	{
+		int status;
+		ck_assert_int_eq(waitpid(opener, &status, 0), opener);
+		ck_assert_msg(WIFSIGNALED(status), "the opener ended by itself");
+	}
+	/* and the last run left the whole schema */
+	ck_assert_int_eq(sqlite3_open(fixture_path, &db), SQLITE_OK);
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+		sqlite3_stmt *q;
+		ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_schema WHERE name = ?",
+		                                    -1, &q, NULL), SQLITE_OK);
+		sqlite3_bind_text(q, 1, parts[i], -1, SQLITE_STATIC);
+		ck_assert_msg(sqlite3_step(q) == SQLITE_ROW, "%s is missing", parts[i]);
+		sqlite3_finalize(q);
+	}
+	sqlite3_close(db);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -930,6 +974,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, a_recreated_database_is_noticed_without_inotify);
 	tcase_add_test(tc, numbers_left_by_an_older_database_are_replaced);
 	tcase_add_test(tc, concurrent_writers_never_fail);
+	tcase_add_test(tc, recreating_under_an_opener_never_fails);
 	suite_add_tcase(s, tc);
 	return s;
 }
