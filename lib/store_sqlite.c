@@ -156,20 +156,23 @@ static int migration_done(sqlite3 *db, int step)
 	return found;
 }
 
-static int migrate(sqlite3 *db)
+/* 1 if the messages table is there, 0 if not (a new file that sql/schema.sql
+ * has not filled yet, or is filling: it is one transaction), -1 on error. */
+static int has_schema(sqlite3 *db)
 {
 	sqlite3_stmt *q;
-	int have;
+	int rc;
 
-	/* No messages table (a file sql/schema.sql has not filled yet): say so
-	 * without taking the write lock, which the schema's own run needs. */
 	if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_schema WHERE name = 'messages'",
 	                       -1, &q, NULL) != SQLITE_OK)
 		return -1;
-	have = sqlite3_step(q) == SQLITE_ROW;
+	rc = sqlite3_step(q);
 	sqlite3_finalize(q);
-	if (!have)
-		return -1;
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int migrate(sqlite3 *db)
+{
 	for (int step = 0; step < 2; step++) {
 		int found = migration_done(db, step);
 
@@ -227,6 +230,16 @@ struct store *store_sqlite_open(const char *path, const char **errstr)
 	                    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		goto fail;
 	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
+	/* Look before writing anything: a file without the schema is being
+	 * made (or was never made).  Setting WAL on it here would race the
+	 * schema's own "PRAGMA journal_mode = WAL": two connections that both
+	 * want to change the journal mode deadlock, and SQLite then answers
+	 * one of them "database is locked" at once, busy timeout or not
+	 * (https://www.sqlite.org/c3ref/busy_handler.html). */
+	err = "the message store has no schema (run sql/schema.sql)";
+	if (has_schema(st->db) != 1)
+		goto fail;
+	err = "the message store cannot be opened";
 	if (sqlite3_exec(st->db, "PRAGMA journal_mode = WAL;"
 	                 "PRAGMA synchronous = NORMAL;", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
