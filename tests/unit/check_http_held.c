@@ -160,17 +160,27 @@ START_TEST(a_cursor_behind_the_window_reads_the_store)
 {
 	enum { N = HTTP_HELD_WINDOW + 6 };
 	struct http_held *early = http_held_new(hub), *late = http_held_new(hub);
+	struct http_held *behind = http_held_new(hub);
 	int64_t cursor = 0, ids[N], last;
-	size_t n;
+	size_t n = 0;
 
 	ck_assert_int_eq(http_held_watch(early, "w", 0), 0);
 	last = publish("w", N);
-	ck_assert_int_eq(http_held_wait(early, 5000), STORE_WAIT_CHANGE);
-	/* The window keeps the newest HTTP_HELD_WINDOW: the first six come
-	 * from the store, every one once, in order. */
-	n = read_ids(early, "w", &cursor, ids, N);
-	ck_assert_uint_eq(n, N);
+	/* The hub may wake on the first commits before the last are made (a
+	 * slow run, valgrind): then the rest come on the next wake.  Every
+	 * one once, in order. */
+	while (n < N) {
+		ck_assert_int_eq(http_held_wait(early, 5000), STORE_WAIT_CHANGE);
+		n += read_ids(early, "w", &cursor, ids + n, N - n);
+	}
 	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(ids[i], (int64_t)i + 1);
+	/* The window now keeps the newest HTTP_HELD_WINDOW: a handle that
+	 * joins from 0 gets the first six from the store, then the window. */
+	cursor = 0;
+	ck_assert_int_eq(http_held_watch(behind, "w", cursor), 0);
+	ck_assert_uint_eq(read_ids(behind, "w", &cursor, ids, N), N);
+	for (size_t i = 0; i < N; i++)
 		ck_assert_int_eq(ids[i], (int64_t)i + 1);
 	/* A handle that joins with a cursor inside the window reads it there. */
 	cursor = last - 2;
@@ -179,6 +189,7 @@ START_TEST(a_cursor_behind_the_window_reads_the_store)
 	ck_assert_int_eq(ids[1], last);
 	http_held_free(early);
 	http_held_free(late);
+	http_held_free(behind);
 }
 END_TEST
 
