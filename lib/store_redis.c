@@ -17,7 +17,7 @@
  *   rt:channels     a sorted set of the channel names, scored by their newest
  *                   id (RT_MAX_CHANNELS evicts the lowest; age retention
  *                   walks it).
- * A message is appended by one Lua script (INCR, XADD ×2, SADD, PUBLISH):
+ * A message is appended by one Lua script (INCR, XADD ×2, ZADD, PUBLISH):
  * Redis runs a script atomically (https://redis.io/docs/interact/programmability/eval-intro/),
  * so no reader ever sees an id without its message, nor ids out of order.
  *
