@@ -1,6 +1,6 @@
 /*
  * store_backend.h — what a store backend provides (lib/store.c, lib/store_sqlite.c,
- * lib/store_redis.c only; everyone else includes store.h).
+ * lib/store_redis*.c only; everyone else includes store.h).
  *
  * store.h's calls are the same whatever keeps the messages.  lib/store.c
  * picks the backend from the store's name (store_open) and forwards each
@@ -10,7 +10,9 @@
  * pointer to it.  Each backend's own struct begins with struct store.
  *
  *   sqlite:PATH or PATH       lib/store_sqlite.c   (the default; one host)
- *   redis://HOST:PORT[/DB]    lib/store_redis.c    (several hosts, one store)
+ *   redis://HOST:PORT[/DB]    lib/store_redis.c    (several hosts, one store;
+ *                             its messages and its wait in store_redis_msg.c
+ *                             and store_redis_wait.c, see store_redis.h)
  */
 #ifndef RTLAB_STORE_BACKEND_H
 #define RTLAB_STORE_BACKEND_H
