@@ -32,8 +32,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { startStack } from '../tests/lib/servers.js';
-import { sevenStreams, sevenTabs } from './lab-browser.js';
-import { CLUSTER_EXPERIMENTS } from './lab-cluster.js';
+import { sevenStreams, sevenTabs } from './lab/browser.js';
+import { CLUSTER_EXPERIMENTS } from './lab/cluster.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const LAB_DIR = path.join(ROOT, 'apache-conf', 'lab');
@@ -718,7 +718,7 @@ export async function exp13() {
 //     EventSources and then a fetch, and 7 tabs of the lab page, over
 //     HTTP/1.1 (Chromium --disable-http2) and over HTTP/2, on Apache and
 //     lighttpd.  Connections are counted by the server (access log client
-//     ports; ss for the tabs).  tools/lab-browser.js does the measuring.
+//     ports; ss for the tabs).  tools/lab/browser.js does the measuring.
 export async function exp15() {
 	const rows = [];
 	const s1 = (ms) => (ms == null || !Number.isFinite(ms) ? 'never' : sec(ms));
@@ -822,7 +822,7 @@ export const EXPERIMENTS = [
 	{ id: 14, title: 'Polling with and without ETag/304', run: exp14 },
 	{ id: 15, title: 'Chromium over TLS: 7 streams + a fetch, 7 tabs; HTTP/1.1 vs HTTP/2', run: exp15 },
 	{ id: 16, title: 'SSE over HTTP/2 (TLS) per mode: streamed or buffered', run: exp16 },
-	// 17-20: past one host (a Redis store, HAProxy): tools/lab-cluster.js.
+	// 17-20: past one host (a Redis store, HAProxy): tools/lab/cluster.js.
 	...CLUSTER_EXPERIMENTS,
 ];
 

@@ -1,4 +1,4 @@
-// lab-browser.js — the config lab's browser experiment: what Chromium itself
+// browser.js — the config lab's browser experiment: what Chromium itself
 // does with many held requests to one host, over HTTP/1.1 and over HTTP/2.
 //
 //   sevenStreams(stack, { http2 })  one page (public_html/streams.html) opens
@@ -15,7 +15,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { launchBrowser } from '../tests/browser/chromium.js';
+import { launchBrowser } from '../../tests/browser/chromium.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
