@@ -16,8 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { launchBrowser } from '../../tests/browser/chromium.js';
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from './common.js';
 
 /** Established TCP connections to 127.0.0.1:port right now, from the server's side. */
 export function serverConnections(port) {

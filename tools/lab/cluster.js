@@ -19,10 +19,8 @@ import {
 	deliveryReport, longPollClient, sseClient, wsClient,
 } from '../../tests/lib/resume.js';
 import { startCluster, startStack } from '../../tests/lib/servers.js';
+import { row, sleep } from './common.js';
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const row = (exp, variant, measured, figure, verdict, outcome) =>
-	({ exp, variant, measured, figure, verdict, outcome });
 const ms = (v) => (v == null ? '—' : `${Math.round(v)} ms`);
 let seq = 0;
 const channel = (p) => `${p}_${process.pid}_${++seq}`;
