@@ -13,13 +13,13 @@
 //     page loading its scripts does: Apache's mod_http2 works on only six
 //     streams of a fresh connection until some complete (docs/http2.md;
 //     `make lab` experiment 15 shows the cold case too).
-// tools/lab-browser.js does the driving (the lab's experiment 15 uses it).
+// tools/lab/browser.js does the driving (the lab's experiment 15 uses it).
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack } from '../lib/servers.js';
 import { publish } from '../../tools/lab.js';
-import { sevenStreams } from '../../tools/lab-browser.js';
+import { sevenStreams } from '../../tools/lab/browser.js';
 import { uniqueChannel } from './chromium.js';
 
 const STACKS = [{ server: 'apache', mode: 'fcgid' }, { server: 'lighttpd' }];

@@ -12,7 +12,7 @@
 //  17. two hosts with their own SQLite: host B's clients get nothing
 //  18. two hosts on one Redis: host 2's clients get every message
 //  19. sticky or round-robin: clients that reconnect lose and repeat nothing
-//      (tools/lab-cluster.js; skipped without redis-server and haproxy)
+//      (tools/lab/cluster.js; skipped without redis-server and haproxy)
 //
 // The sanitizer pass (RT_TEST_ASAN=1) skips this file: it tests server
 // configuration, which the ordinary pass already covers, and the endpoints'
@@ -21,7 +21,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { exp1, exp3, exp5 } from '../../tools/lab.js';
-import { exp17, exp18, exp19 } from '../../tools/lab-cluster.js';
+import { exp17, exp18, exp19 } from '../../tools/lab/cluster.js';
 import { clusterTools } from '../lib/servers.js';
 
 const skip = process.env.RT_TEST_ASAN === '1' ? 'configuration only: covered by the ordinary pass' : false;

@@ -1,4 +1,4 @@
-// lab-cluster.js — the config lab's experiments past one host (tools/lab.js
+// cluster.js — the config lab's experiments past one host (tools/lab.js
 // runs them with the others; docs/scaling.md explains them):
 //
 //   17  two hosts, each its own SQLite: a message sent on one never reaches
@@ -17,12 +17,10 @@
 import { performance } from 'node:perf_hooks';
 import {
 	deliveryReport, longPollClient, sseClient, wsClient,
-} from '../tests/lib/resume.js';
-import { startCluster, startStack } from '../tests/lib/servers.js';
+} from '../../tests/lib/resume.js';
+import { startCluster, startStack } from '../../tests/lib/servers.js';
+import { row, sleep } from './common.js';
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const row = (exp, variant, measured, figure, verdict, outcome) =>
-	({ exp, variant, measured, figure, verdict, outcome });
 const ms = (v) => (v == null ? '—' : `${Math.round(v)} ms`);
 let seq = 0;
 const channel = (p) => `${p}_${process.pid}_${++seq}`;

@@ -1,4 +1,4 @@
-// lab-browser.js — the config lab's browser experiment: what Chromium itself
+// browser.js — the config lab's browser experiment: what Chromium itself
 // does with many held requests to one host, over HTTP/1.1 and over HTTP/2.
 //
 //   sevenStreams(stack, { http2 })  one page (public_html/streams.html) opens
@@ -15,9 +15,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { launchBrowser } from '../tests/browser/chromium.js';
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+import { launchBrowser } from '../../tests/browser/chromium.js';
+import { sleep } from './common.js';
 
 /** Established TCP connections to 127.0.0.1:port right now, from the server's side. */
 export function serverConnections(port) {
