@@ -11,8 +11,9 @@
  *     onState(state, info) { ... 'connecting' | 'open' | 'reconnecting' | 'closed' },
  *                            // info: transport, reason, stats; when reconnecting
  *                            // also next (the transport tried next) and delayMs
+ *     onReset(info) { ... },  // the store started over (info: transport, reason, stats)
  *   });
- *   client.stats;    // { transport, state, received, requests, bytes, reconnects, ... }
+ *   client.stats;    // { transport, state, received, requests, bytes, reconnects, resets, ... }
  *   client.close();
  *
  * The one idea: every message carries an id that only grows (docs/protocol.md), so the
@@ -20,6 +21,8 @@
  * (re)connects, on any transport.  The server sends everything after it; the
  * client drops any id it has already delivered.  Switching transports, or
  * reconnecting after a drop, therefore loses nothing and shows nothing twice.
+ * Unless the database was deleted and created again: then ids start over
+ * from 1, and "already delivered" no longer means anything (last rule).
  *
  * The rules, in the order they act:
  *  - A transport that cannot be opened (WebSocket handshake refused, event
@@ -40,6 +43,15 @@
  *  - While on a lower transport, the client tries a better one again every
  *    probeMs (each in turn, best first); when it opens, the client switches
  *    up to it.
+ *  - The store started over.  One connection delivers ids strictly
+ *    increasing, all above the since it asked with (docs/protocol.md
+ *    "Cursors"), so an id below the last one seen on the same connection,
+ *    or at or below its since, can only come from a recreated database: the
+ *    client forgets its last id and takes the new ids from there
+ *    (stats.resets, onReset).  A long-poll or poll answer says so itself
+ *    ("reset": true).  A duplicate is only what is at or below the last id
+ *    but above the connection's own since: the overlap of two transports
+ *    during a switch, or a frame that came twice.
  */
 
 const DEFAULTS = {
@@ -58,6 +70,7 @@ const DEFAULTS = {
 	probeMs: 15000,
 	onMessage: () => {},
 	onState: () => {},
+	onReset: () => {},
 };
 
 export function connect(options) {
@@ -98,6 +111,7 @@ const CLOSE_WORDS = {
 	1008: 'policy violation: a frame that is not valid JSON or not a known type',
 	1009: 'frame too big: the limit is 64 KiB',
 	1011: 'the helper hit an internal error',
+	1012: 'service restart: the message store was recreated',
 };
 
 export function describeCloseCode(code, reason) {
@@ -145,7 +159,7 @@ class Client {
 		this.closed = false;
 		this.stats = {
 			transport: null, state: 'idle', received: 0, requests: 0,
-			bytes: 0, reconnects: 0, duplicatesDropped: 0, lastError: null,
+			bytes: 0, reconnects: 0, resets: 0, duplicatesDropped: 0, lastError: null,
 		};
 	}
 
@@ -197,10 +211,15 @@ class Client {
 		this.setState('connecting', null);
 	}
 
-	/* Creates one transport attempt; it must open within connectTimeoutMs. */
+	/*
+	 * Creates one transport attempt; it must open within connectTimeoutMs.
+	 * since: what it asks for (resumeParams); seen: the last message it
+	 * delivered; resets: the stats.resets it knows of (see startOver).
+	 */
 	begin(index) {
 		const name = this.opts.transports[index];
-		const t = { name, index, opened: false, lastActivity: Date.now(), probes: 0 };
+		const t = { name, index, opened: false, lastActivity: Date.now(), probes: 0,
+		            since: this.lastId, seen: null, resets: this.stats.resets };
 		t.connectTimer = setTimeout(() => this.fail(t, `${name}: no answer within ` +
 			`${this.opts.connectTimeoutMs} ms`), this.opts.connectTimeoutMs);
 		t.stop = TRANSPORTS[name](this, t);
@@ -242,7 +261,13 @@ class Client {
 
 	/* Called by a transport for each message, in id order. */
 	deliver(t, msg) {
-		if (t !== this.current || msg.channel !== this.opts.channel) return;
+		if (msg.channel !== this.opts.channel) return;
+		const prev = t.seen, over = this.startedOver(t, msg);
+		t.seen = msg;
+		if (t !== this.current) return;
+		if (over) this.startOver(t, `${t.name}: id ${msg.id} came ` + (prev
+			? `after id ${prev.id} on the same connection` : `when it asked for ids above ${t.since}`));
+		else t.resets = this.stats.resets;
 		if (this.lastId !== null && msg.id <= this.lastId) {
 			this.stats.duplicatesDropped++;
 			return;
@@ -253,6 +278,37 @@ class Client {
 		if (!this.opts.events.includes(msg.event || 'message')) return;
 		this.stats.received++;
 		this.opts.onMessage(msg, { transport: t.name, latencyMs: Date.now() - msg.ts });
+	}
+
+	/*
+	 * Did the store start over before msg?  The server sends a connection
+	 * only ids above its since, in increasing order (docs/protocol.md
+	 * "Cursors"): a lower one means the database was recreated.  For SSE the
+	 * browser's own reconnects ask from the last id the stream gave
+	 * (Last-Event-ID), so seen covers them too.  The same message again (a
+	 * repeating proxy) is a duplicate; the same id with another message is a
+	 * new database that reached it.
+	 */
+	startedOver(t, msg) {
+		const prev = t.seen;
+		if (prev) return msg.id < prev.id ||
+			(msg.id === prev.id && (msg.ts !== prev.ts || msg.text !== prev.text));
+		return t.since !== null && msg.id <= t.since;
+	}
+
+	/*
+	 * The store was recreated: the last id is a number from the old database,
+	 * so forget it and take the new ids from here.  Once: a connection begun
+	 * before another one adopted this reset (a probe that opens just then)
+	 * meets the same reset again, and then only has duplicates to drop.
+	 */
+	startOver(t, reason) {
+		if (t.resets === this.stats.resets) {
+			this.stats.resets++;
+			this.lastId = null;
+			this.opts.onReset({ transport: t.name, reason, stats: this.stats });
+		}
+		t.resets = this.stats.resets;
 	}
 
 	/* Any sign of life: a frame, an event, an answer. */
@@ -403,6 +459,9 @@ function openHttpLoop(client, t, held) {
 			if (client.lastId === null) { delete params.history; params.limit = client.opts.history; }
 			// The first long-poll answers at once (timeout=0): it is the handshake.
 			if (held) params.timeout = first ? 0 : client.opts.longpollTimeoutS;
+			// Each request is a connection of its own (startedOver).
+			t.since = client.lastId;
+			t.seen = null;
 			const deadline = setTimeout(() => abort.abort(),
 				held && !first ? (client.opts.longpollTimeoutS + 10) * 1000
 				               : client.opts.connectTimeoutMs);
@@ -429,9 +488,11 @@ function openHttpLoop(client, t, held) {
 			if (res.status === 200) {
 				etag = res.headers.get('ETag');
 				const answer = JSON.parse(text);
-				for (const msg of answer.messages) client.deliver(t, msg);
 				// reset: the store was recreated, its ids start again lower.
-				if (answer.reset || client.lastId === null) client.lastId = answer.last_id;
+				if (answer.reset) client.startOver(t, `${t.name}: the server answered ` +
+					`"reset": no id above ${params.since} in its store`);
+				for (const msg of answer.messages) client.deliver(t, msg);
+				if (client.lastId === null) client.lastId = answer.last_id;
 				more = answer.messages.length >= 100;   // a full page: catch up at once
 			}
 			if (!held && !more) await new Promise((r) => setTimeout(r, client.opts.pollIntervalMs));

@@ -73,6 +73,8 @@ async function helperReturns(page, channel, sent) {
 async function assertExactlyOnce(page, sent) {
 	await page.waitForTimeout(500);   // a late duplicate would show up now
 	assert.deepEqual(await received(page), sent, 'every message exactly once, in order');
+	// The overlap of two transports is duplicates, never a store that started over.
+	assert.equal(await page.evaluate(() => window.rtlab.client.stats.resets), 0, 'no start-over');
 }
 const transportsUsed = (page) => page.evaluate(() =>
 	[...new Set(window.rtlab.states.filter((s) => s.state === 'open').map((s) => s.transport))]);

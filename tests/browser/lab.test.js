@@ -52,6 +52,7 @@ for (const server of ['apache', 'lighttpd']) describe(`lab page behind ${server}
 			assert.ok(Number(await figure(t, 'requests')) >= 1, `${t} requests`);
 			assert.match(await figure(t, 'bytes'), /^[1-9][\d.]* (B|KiB)$/, `${t} bytes`);
 			assert.match(await figure(t, 'reconnects'), /^\d+$/, t);   // a slow machine may cause one
+			assert.equal(await figure(t, 'resets'), '0', `${t}: no store restart`);
 		}
 		// Polling keeps asking while the others wait: its request count grows.
 		const before = Number(await figure('poll', 'requests'));
