@@ -223,7 +223,7 @@ for (const server of ['apache', 'lighttpd']) describe(`scenarios behind ${server
 		assert.deepEqual([...a.rtlabErrors, ...b.rtlabErrors, ...c.rtlabErrors], []);
 	});
 
-	test('multiplayer game: tabs see each other move; a frozen tab catches up with the latest positions', { timeout: 180000 }, async () => {
+	test('multiplayer game: tabs see each other move; a frozen tab catches up with the latest positions', { timeout: 240000 }, async () => {
 		const channel = uniqueChannel('game');
 		const a = await open(`/scenarios/game.html?channel=${channel}&player=alpha`);
 		const b = await open(`/scenarios/game.html?channel=${channel}&player=beta`);
@@ -254,9 +254,21 @@ for (const server of ['apache', 'lighttpd']) describe(`scenarios behind ${server
 			for (const user of bots)
 				ws.send(JSON.stringify({ type: 'send', event: 'position', user,
 					text: JSON.stringify({ x: n % 600, y: 50 + bots.indexOf(user) * 100, n, t: Date.now() }) }));
-		for (const bot of bots)
-			await c.waitForFunction((p) => document.querySelector(`#players li[data-player="${p}"]`)?.dataset.n === '1500',
-				bot, { timeout: 90000 });
+		try {
+			await c.waitForFunction((ps) => ps.every((p) =>
+				document.querySelector(`#players li[data-player="${p}"]`)?.dataset.n === '1500'),
+			bots, { timeout: 120000 });
+		} catch (err) {
+			// Say where it stood, so that a CI log alone tells a stall (the
+			// helper's queue, the proxy, the page) from a slow machine.
+			const where = await Promise.all(bots.map(async (bot) => `${bot} ${JSON.stringify(await shown(c, bot))}`));
+			const figures = {};
+			for (const name of ['state', 'received', 'skipped', 'reconnects'])
+				figures[name] = await (name === 'state' ? c.textContent('#state') : figure(c, name)).catch(() => '?');
+			const helperLog = stack.log('helper.log').split('\n').slice(-15).join('\n');
+			throw new Error(`${err.message}\nthe frozen tab shows: ${where.join(', ')}; ` +
+				`${JSON.stringify(figures)}\nthe helper's log ends:\n${helperLog}`);
+		}
 		ws.close();
 		for (const bot of bots) assert.deepEqual(await shown(c, bot), { n: MOVES, x: MOVES % 600 });
 		const received = Number(await figure(c, 'received')), skipped = Number(await figure(c, 'skipped'));
