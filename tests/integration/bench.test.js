@@ -320,3 +320,27 @@ describe('tools/bench.sh --only store: SQLite, Redis, three hosts on one Redis',
     }
   });
 });
+
+describe('tools/bench/cpu-split.sh: a run\'s server CPU by program', () => {
+  const script = path.join(ROOT, 'tools', 'bench', 'cpu-split.sh');
+
+  it('splits a small SSE run by the stack\'s own programs, every message delivered', async () => {
+    const r = await exec(script, ['-t', 'sse', '-c', '10', '-r', '10', '-d', '2'], { timeout: 240_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /delivered 200 of 200, lost 0, duplicated 0/);
+    const rows = [...r.stdout.matchAll(/^ {2}(\S+) +(\d+\.\d\d) +(\d+\.\d)$/gm)]
+      .map(([, name, s, us]) => ({ name, s: Number(s), us: Number(us) }));
+    assert.equal(rows.at(-1)?.name, 'all', r.stdout);
+    // Only this run's programs: the web server, its endpoints, the helper.
+    for (const { name } of rows.slice(0, -1))
+      assert.ok(['apache2', 'sse.fcgi', 'send.fcgi', 'rtlab-wsd', '(exited)'].includes(name), name);
+    const sum = rows.slice(0, -1).reduce((a, x) => a + x.s, 0);
+    assert.ok(Math.abs(sum - rows.at(-1).s) < 0.02 * rows.length, `the rows add up to all: ${r.stdout}`);
+  });
+
+  it('refuses an unknown technique', async () => {
+    const r = await exec(script, ['-t', 'carrier-pigeon']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /-t takes sse, longpoll or ws/);
+  });
+});

@@ -88,19 +88,8 @@ if [ "$DO_MODELS" = 1 ]; then
 	for n in $MODELS; do [ "$n" -gt "$held" ] && held=$n; done
 fi
 [ "$DO_PEER" = 1 ] && [ "$PEER_THREADS" -gt "$held" ] && held=$PEER_THREADS
-cat >"$LIMITS" <<EOF
-# Written by tools/bench.sh: process limits sized for $held held clients.
-<IfModule mpm_event_module>
-    ServerLimit $(( (held * 2 + 256) / 64 + 1 ))
-    ThreadsPerChild 64
-    MaxRequestWorkers $(( ((held * 2 + 256) / 64 + 1) * 64 ))
-</IfModule>
-<IfModule fcgid_module>
-    FcgidMaxProcessesPerClass $((held + 32))
-    FcgidMaxProcesses $((held * 2 + 64))
-    FcgidSpawnScoreUpLimit $((held * 2 + 64))
-</IfModule>
-EOF
+. "$ROOT/tools/bench/limits.sh"
+limits_conf "$held" >"$LIMITS"
 
 stack_start() { # server mode limits(0|1) — sets RUN, PORT, WS_PORT (or STACK_ERR)
 	local extra= attempt err
