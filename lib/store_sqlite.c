@@ -132,7 +132,8 @@ struct sqlite_store {
  * whoever comes second finds it done.  ALTER TABLE ... ADD COLUMN rewrites
  * no row: the default covers them
  * (https://www.sqlite.org/lang_altertable.html#altertabaddcol).
- * Returns 0, or -1 (no messages table, or a change failed).
+ * Returns 0, or -1 (a check or a change failed).  store_sqlite_open has
+ * made sure the messages table is there (has_schema) before it comes here.
  */
 static const char *const migration_check[] = {
 	"SELECT 1 FROM pragma_table_info('messages') WHERE name = 'event'",
@@ -143,32 +144,30 @@ static const char *const migration_step[] = {
 	CHANNELS_SCHEMA,
 };
 
+/* 1 if the query finds a row, 0 if none, -1 on error: the schema checks. */
+static int finds_row(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* 1 if the step's check finds it done, 0 if not, -1 on error. */
 static int migration_done(sqlite3 *db, int step)
 {
-	sqlite3_stmt *q;
-	int found = 0;
-
-	if (sqlite3_prepare_v2(db, migration_check[step], -1, &q, NULL) != SQLITE_OK)
-		return -1;
-	found = sqlite3_step(q) == SQLITE_ROW;
-	sqlite3_finalize(q);
-	return found;
+	return finds_row(db, migration_check[step]);
 }
 
 /* 1 if the messages table is there, 0 if not (a new file that sql/schema.sql
  * has not filled yet, or is filling: it is one transaction), -1 on error. */
 static int has_schema(sqlite3 *db)
 {
-	sqlite3_stmt *q;
-	int rc;
-
-	if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_schema WHERE name = 'messages'",
-	                       -1, &q, NULL) != SQLITE_OK)
-		return -1;
-	rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	return finds_row(db, "SELECT 1 FROM sqlite_schema WHERE name = 'messages'");
 }
 
 static int migrate(sqlite3 *db)
