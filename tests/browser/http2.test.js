@@ -46,7 +46,9 @@ for (const stack of STACKS) {
 			assert.ok(r.streams.every((st) => st.opened !== null), `a stream never opened: ${JSON.stringify(r.streams)}`);
 			assert.ok(r.firstEnd !== null, 'no stream ended within the run');
 			assert.ok(r.openedBeforeFirstEnd <= 6, `${r.openedBeforeFirstEnd} streams open at once over HTTP/1.1`);
-			assert.ok(r.lastOpened > r.firstEnd, 'the seventh stream opened before any stream ended');
+			// At or after: the seventh takes the connection the first stream
+			// left, often within the same millisecond (times are whole ms).
+			assert.ok(r.lastOpened >= r.firstEnd, 'the seventh stream opened before any stream ended');
 			assert.equal(r.fetch?.status, 200, `fetch: ${JSON.stringify(r.fetch)}`);
 			assert.equal(r.fetchBeforeFirstEnd, false,
 				`the fetch was answered (${r.fetch.answered} ms) before a stream ended (${r.firstEnd} ms)`);
